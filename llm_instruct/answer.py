@@ -1,0 +1,152 @@
+"""generate.py: answer instructions from stdin or the command line with a trained model."""
+
+import argparse
+import json
+import sys
+from .cli import UserError, log, non_negative_int, positive_float, positive_int, probability
+from .device import choose_dtype, resolve_device
+from .evaluation import evaluate, format_table
+from .generation import Answerer, GenerationSettings
+from .instructions import parse_instruction_file
+from .modeldir import load_tokenizer_and_model
+from .prompt import FALLBACK_TEMPLATE, load_template
+
+DEFAULT_MODEL = "instruct_ger/instruct_ger_bsp_1_1b5_ep4"
+DEFAULT_SETTINGS = GenerationSettings()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Answer instructions with a model trained by instruct_ger.py (one instruction per stdin line).",
+        epilog='Example: echo "Nenne drei Flüsse." | python generate.py --model-name instruct_ger/instruct_ger_bsp_1_tiny',
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("instructions", nargs="*", help="instructions to answer instead of reading stdin")
+    parser.add_argument("--model-name", default=DEFAULT_MODEL, help="model directory (or hub name)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: CUDA if present")
+    parser.add_argument(
+        "--dtype",
+        choices=["auto", "float16", "bfloat16", "float32"],
+        default="auto",
+        help="auto: float16 on CUDA, float32 on the CPU",
+    )
+    parser.add_argument("--max-new-tokens", type=positive_int, default=DEFAULT_SETTINGS.max_new_tokens)
+    parser.add_argument("--num-beams", type=positive_int, default=DEFAULT_SETTINGS.num_beams, help="beam width")
+    parser.add_argument(
+        "--no-repeat-ngram-size",
+        type=non_negative_int,
+        default=DEFAULT_SETTINGS.no_repeat_ngram_size,
+        help="forbid repeating n-grams, the prompt's included (the tutorial used 2); 0: off",
+    )
+    parser.add_argument("--sample", action="store_true", help="sample instead of beam search")
+    parser.add_argument(
+        "--temperature", type=positive_float, help=f"with --sample [default: {DEFAULT_SETTINGS.temperature}]"
+    )
+    parser.add_argument("--top-p", type=probability, help=f"with --sample [default: {DEFAULT_SETTINGS.top_p}]")
+    parser.add_argument("--stop", action="append", default=[], help="extra stop string (repeatable)")
+    parser.add_argument("--raw", action="store_true", help="send each line as it is, without the prompt template")
+    parser.add_argument("--jsonl", action="store_true", help="one JSON object per answer on stdout, logs on stderr")
+    parser.add_argument("--eval", metavar="FILE", help="score the model on an instruction file and print a table")
+    parser.add_argument(
+        "--eval-lines",
+        choices=["eval", "train", "all"],
+        default="eval",
+        help="with --eval: which lines of the file to score",
+    )
+    parser.add_argument(
+        "--trust-remote-code", action="store_true", help="allow model code from the hub (only for models you trust)"
+    )
+    return parser
+
+
+def generation_settings(args) -> GenerationSettings:
+    if (args.temperature is not None or args.top_p is not None) and not args.sample:
+        raise UserError("--temperature and --top-p take effect only with --sample")
+    return GenerationSettings(
+        max_new_tokens=args.max_new_tokens,
+        num_beams=args.num_beams,
+        no_repeat_ngram_size=args.no_repeat_ngram_size,
+        sample=args.sample,
+        temperature=DEFAULT_SETTINGS.temperature if args.temperature is None else args.temperature,
+        top_p=DEFAULT_SETTINGS.top_p if args.top_p is None else args.top_p,
+        stop=tuple(args.stop),
+    )
+
+
+def prompt_template(args) -> str | None:
+    """The template the model was trained with; None sends lines unwrapped."""
+    if args.raw:
+        return None
+    template = load_template(args.model_name)
+    if template is None:
+        log(f"Notice: {args.model_name} holds no prompt template; using the tutorial's {FALLBACK_TEMPLATE!r}.")
+        return FALLBACK_TEMPLATE
+    return template
+
+
+def load_answerer(args, out) -> Answerer:
+    settings = generation_settings(args)
+    device = resolve_device(args.device)
+    print(f"Load model: {args.model_name}", file=out, flush=True)
+    tokenizer, model = load_tokenizer_and_model(
+        args.model_name, dtype=choose_dtype(args.dtype, device), trust_remote_code=args.trust_remote_code
+    )
+    model.to(device).eval()
+    return Answerer(model, tokenizer, prompt_template(args), settings)
+
+
+def score_file(answerer: Answerer, path, lines: str) -> None:
+    instructions = parse_instruction_file(path)
+    examples = {
+        "eval": instructions.eval,
+        "train": instructions.train,
+        "all": instructions.train + ([] if instructions.eval_is_train else instructions.eval),
+    }[lines]
+    print(format_table(evaluate(answerer, examples)))
+
+
+def instruction_lines(args):
+    if args.instructions:
+        yield from args.instructions
+        return
+    for line in sys.stdin:
+        yield line
+
+
+def answer_all(answerer: Answerer, args, out) -> None:
+    stream = answerer.settings.num_beams == 1 and not args.jsonl and sys.stdout.isatty()
+    if not args.instructions:
+        print("Prompt:", file=out, flush=True)
+    for line in instruction_lines(args):
+        instruction = line.strip()
+        if not instruction:
+            continue
+        if args.jsonl:
+            answer = answerer.answer(instruction)
+            record = {
+                "instruction": instruction,
+                "response": answer.text,
+                "new_tokens": answer.new_tokens,
+                "seconds": round(answer.seconds, 3),
+            }
+            print(json.dumps(record, ensure_ascii=False), flush=True)
+            continue
+        print(f"Command: {instruction}")
+        print("Response:", flush=True)
+        answer = answerer.answer(instruction, stream=stream)
+        if not stream:
+            print(answer.text, flush=True)
+        if not args.instructions:
+            print("Prompt:", flush=True)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    # With --jsonl, stdout carries the JSON records alone.
+    out = sys.stderr if args.jsonl else sys.stdout
+    answerer = load_answerer(args, out)
+    if args.eval:
+        score_file(answerer, args.eval, args.eval_lines)
+    else:
+        answer_all(answerer, args, out)
+    return 0

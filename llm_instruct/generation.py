@@ -1,0 +1,112 @@
+"""Answering one instruction: prompt ids in, the answer line out.
+
+Generation stops at EOS or at the first token whose text holds a newline, since
+every trained answer is one line. Both are read off the loaded tokenizer rather
+than hard-coded, so any vocabulary works.
+"""
+
+import time
+from dataclasses import dataclass
+
+import torch
+from transformers import TextStreamer
+
+from .prompt import format_prompt
+from .tokens import encode_prompt
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    max_new_tokens: int = 200
+    num_beams: int = 5
+    # 0 (off): with n=2, as in the tutorial, no pair of tokens may repeat, the prompt's
+    # included, so an answer like "['A', 'B', 'C']" (", '" recurs) could never come out.
+    no_repeat_ngram_size: int = 0
+    sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    new_tokens: int
+    seconds: float
+
+
+def newline_token_ids(tokenizer) -> list[int]:
+    decoded = tokenizer.batch_decode([[token_id] for token_id in range(len(tokenizer))])
+    return [token_id for token_id, text in enumerate(decoded) if "\n" in text]
+
+
+def stop_token_ids(tokenizer) -> list[int]:
+    return [tokenizer.eos_token_id] + [i for i in newline_token_ids(tokenizer) if i != tokenizer.eos_token_id]
+
+
+def cut_answer(text: str, stop: tuple[str, ...] = ()) -> str:
+    """The answer line: text up to the first newline or stop string."""
+    end = len(text)
+    for marker in ("\n", *stop):
+        found = text.find(marker)
+        if found != -1:
+            end = min(end, found)
+    return text[:end]
+
+
+class AnswerLineStreamer(TextStreamer):
+    """Prints the answer while it is generated, up to where cut_answer ends it."""
+
+    def __init__(self, tokenizer, stop: tuple[str, ...] = ()):
+        super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
+        self.stop, self.text, self.printed = stop, "", 0
+
+    def on_finalized_text(self, text: str, stream_end: bool = False):
+        self.text += text
+        visible = cut_answer(self.text, self.stop)
+        if len(visible) > self.printed:
+            print(visible[self.printed :], end="", flush=True)
+            self.printed = len(visible)
+        if stream_end:
+            print(flush=True)
+
+
+class Answerer:
+    """Wraps instructions in the model's template and generates their answers."""
+
+    def __init__(self, model, tokenizer, template: str | None, settings: GenerationSettings):
+        self.model, self.tokenizer, self.template, self.settings = model, tokenizer, template, settings
+        self.stop_ids = stop_token_ids(tokenizer)
+
+    def _generate_kwargs(self) -> dict:
+        settings = self.settings
+        kwargs = {
+            "max_new_tokens": settings.max_new_tokens,
+            "num_beams": settings.num_beams,
+            "do_sample": settings.sample,
+            "no_repeat_ngram_size": settings.no_repeat_ngram_size,
+            "eos_token_id": self.stop_ids,
+            "pad_token_id": self.tokenizer.pad_token_id,
+        }
+        if settings.sample:
+            kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
+        if settings.stop:
+            kwargs.update(stop_strings=list(settings.stop), tokenizer=self.tokenizer)
+        return kwargs
+
+    @torch.inference_mode()
+    def answer(self, instruction: str, *, stream: bool = False) -> Answer:
+        prompt = instruction if self.template is None else format_prompt(self.template, instruction)
+        prompt_ids = torch.tensor([encode_prompt(self.tokenizer, prompt)], device=self.model.device)
+        streamer = AnswerLineStreamer(self.tokenizer, self.settings.stop) if stream else None
+        started = time.perf_counter()
+        output = self.model.generate(
+            input_ids=prompt_ids,
+            attention_mask=torch.ones_like(prompt_ids),
+            streamer=streamer,
+            **self._generate_kwargs(),
+        )
+        seconds = time.perf_counter() - started
+        new_ids = output[0, prompt_ids.shape[1] :].tolist()
+        text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
+        return Answer(cut_answer(text, self.settings.stop).strip(), len(new_ids), seconds)

@@ -1,0 +1,79 @@
+"""Examples to token ids, and the completion-only collator that pads them per batch.
+
+Prompt and answer are tokenized separately and their ids concatenated: tokenizing
+the joined text can merge tokens across the boundary (" \n" + "Ja" is not always
+" \n" followed by "Ja"), and generation only ever sees the prompt's own ids.
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+from .instructions import Example, InstructionFileError
+from .prompt import format_prompt
+
+# Label value that torch's cross-entropy (and so every HF causal LM) skips.
+IGNORE_INDEX = -100
+
+
+def encode_prompt(tokenizer, prompt: str) -> list[int]:
+    # add_special_tokens: a BOS where the model expects one (Llama), nothing for BLOOM/GPT-2.
+    return tokenizer(prompt, add_special_tokens=True)["input_ids"]
+
+
+def encode_answer(tokenizer, answer: str) -> list[int]:
+    """Answer ids followed by EOS, so that the model learns where an answer ends."""
+    return tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+
+
+@dataclass(frozen=True)
+class EncodedExamples:
+    features: list[dict]  # {"input_ids": [...], "prompt_length": n}
+    truncated: int  # how many prompts were cut to fit max_length
+
+
+def encode_examples(tokenizer, template: str, examples: list[Example], max_length: int, path) -> EncodedExamples:
+    features, truncated = [], 0
+    for example in examples:
+        prompt_ids = encode_prompt(tokenizer, format_prompt(template, example.instruction))
+        answer_ids = encode_answer(tokenizer, example.answer)
+        room_for_prompt = max_length - len(answer_ids)
+        if room_for_prompt < 1:
+            raise InstructionFileError(
+                path,
+                f"the answer is {len(answer_ids)} tokens with EOS, leaving no room for the prompt "
+                f"within --max-length {max_length}",
+                example.line_number,
+            )
+        if len(prompt_ids) > room_for_prompt:
+            # Keep the prompt's end: it holds the instruction and the cue "Antwort: \n".
+            prompt_ids = prompt_ids[-room_for_prompt:]
+            truncated += 1
+        features.append({"input_ids": prompt_ids + answer_ids, "prompt_length": len(prompt_ids)})
+    return EncodedExamples(features, truncated)
+
+
+@dataclass
+class CompletionOnlyCollator:
+    """Pads a batch to its longest example and trains only the answer tokens.
+
+    Prompt positions and padding positions get IGNORE_INDEX; the answer and its
+    EOS keep their ids. Padding is found by position, never by token id, so
+    pad_token_id may equal eos_token_id without hiding EOS from the loss.
+    """
+
+    pad_token_id: int
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        width = max(len(feature["input_ids"]) for feature in features)
+        shape = (len(features), width)
+        input_ids = torch.full(shape, self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros(shape, dtype=torch.long)
+        labels = torch.full(shape, IGNORE_INDEX, dtype=torch.long)
+        for row, feature in enumerate(features):
+            ids = torch.tensor(feature["input_ids"], dtype=torch.long)
+            length, prompt_length = len(ids), feature["prompt_length"]
+            input_ids[row, :length] = ids
+            attention_mask[row, :length] = 1
+            labels[row, prompt_length:length] = ids[prompt_length:]
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
