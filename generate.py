@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Answer instructions with a model trained by instruct_ger.py.
 
-    echo "Nenne drei Flüsse." | python generate.py --model-name instruct_ger/instruct_ger_bsp_1_tiny
-    python generate.py --model-name instruct_ger/instruct_ger_bsp_1_tiny "Sage mir einen Zauberspruch zu drei Gewürzen."
-    python generate.py --help
+echo "Nenne drei Flüsse." | python generate.py --model-name instruct_ger/instruct_ger_bsp_1_tiny
+python generate.py --model-name instruct_ger/instruct_ger_bsp_1_tiny "Sage mir einen Zauberspruch zu drei Gewürzen."
+python generate.py --help
 """
 
 import sys

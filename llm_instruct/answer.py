@@ -3,6 +3,7 @@
 import argparse
 import json
 import sys
+
 from .cli import UserError, log, non_negative_int, positive_float, positive_int, probability
 from .device import choose_dtype, resolve_device
 from .evaluation import evaluate, format_table
@@ -106,11 +107,7 @@ def score_file(answerer: Answerer, path, lines: str) -> None:
 
 
 def instruction_lines(args):
-    if args.instructions:
-        yield from args.instructions
-        return
-    for line in sys.stdin:
-        yield line
+    return args.instructions if args.instructions else sys.stdin
 
 
 def answer_all(answerer: Answerer, args, out) -> None:

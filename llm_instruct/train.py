@@ -112,7 +112,10 @@ def load_base(args, instructions: InstructionSet, workdir: Path):
     print(f"Model: {args.model_name}")
     name = args.model_name
     if name == TINY_MODEL_NAME:
-        texts = [format_prompt(args.prompt_template, e.instruction) + e.answer for e in instructions.train + instructions.eval]
+        texts = [
+            format_prompt(args.prompt_template, e.instruction) + e.answer
+            for e in instructions.train + instructions.eval
+        ]
         name = str(build_tiny_bloom(texts, workdir / TINY_MODEL_NAME, seed=args.seed))
     # fp32 master weights: training in half precision on the CPU is slow and loses updates.
     return load_tokenizer_and_model(name, dtype=torch.float32, trust_remote_code=args.trust_remote_code)
