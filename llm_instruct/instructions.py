@@ -67,9 +67,10 @@ def parse_instruction_file(path) -> InstructionSet:
     eval_start = None  # index into examples where the evaluation lines begin
     marker_line = None
     for number, line in enumerate(_decoded_lines(path), start=1):
-        line = line.strip()
-        if not line:
+        if not line.strip():
             continue
+        # Only a '#' in the first column makes a comment: an indented "  #Antwort" is a
+        # line with an empty instruction, reported rather than silently skipped.
         if line.startswith(COMMENT_CHAR):
             if EVAL_MARKER in line:
                 if marker_line is not None:
