@@ -99,3 +99,20 @@ def sentencepiece_tokenizer(tmp_path_factory):
 def tiny_bloom_dir(tmp_path_factory):
     """A randomly initialised BLOOM saved like a hub model, for --model-name PATH."""
     return build_tiny_bloom(file_texts(), tmp_path_factory.mktemp("tiny-bloom-base"), seed=0, hidden_size=64, layers=2)
+
+
+@pytest.fixture(scope="session")
+def trained_model_dir(tmp_path_factory):
+    """A tiny-bloom taught TRAINING_FILE by instruct_ger.py.
+
+    The file is so small that the preset's epochs give too few steps: smaller batches and
+    more epochs give it about as many steps as the example file gets.
+    """
+    from llm_instruct.train import build_parser, run
+
+    workdir = tmp_path_factory.mktemp("trained")
+    training_file = workdir / "instructions.txt"
+    training_file.write_text(TRAINING_FILE, encoding="utf-8")
+    argv = ["--input-file", str(training_file), "--model-name", "tiny-bloom", "--output-dir", str(workdir)]
+    argv += ["--batch-size", "4", "--epochs", "80"]
+    return run(build_parser().parse_args(argv))

@@ -122,6 +122,7 @@ def test_bad_file_one_line_exit_2_nothing_written(tmp_path, content, message):
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        check=False,
     )
     assert result.returncode == 2
     assert result.stderr == f"error: {message.format(file=bad)}\n"

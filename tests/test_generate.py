@@ -1,0 +1,150 @@
+"""generate.py against a tiny model trained by instruct_ger.py in the test session."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import TRAINING_FILE
+
+from llm_instruct.answer import main
+from llm_instruct.cli import run_cli
+from llm_instruct.generation import cut_answer, stop_token_ids
+from llm_instruct.instructions import parse_instruction_file
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def generate(argv, monkeypatch=None, stdin=""):
+    """Run generate.py's main in-process; returns (exit code, stdout, stderr) via capsys by the caller."""
+    if monkeypatch is not None:
+        monkeypatch.setattr(sys, "stdin", __import__("io").StringIO(stdin))
+    return run_cli(main, argv)
+
+
+@pytest.fixture(scope="module")
+def training_examples(tmp_path_factory):
+    path = tmp_path_factory.mktemp("file") / "instructions.txt"
+    path.write_text(TRAINING_FILE, encoding="utf-8")
+    return parse_instruction_file(path).train
+
+
+def test_reproduces_trained_answers_and_stops_where_they_end(trained_model_dir, training_examples, monkeypatch, capsys):
+    stdin = "".join(f"{example.instruction}\n" for example in training_examples)
+    assert generate(["--model-name", str(trained_model_dir), "--jsonl"], monkeypatch, stdin) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+    assert [r["instruction"] for r in records] == [e.instruction for e in training_examples]
+    assert all(set(r) == {"instruction", "response", "new_tokens", "seconds"} for r in records)
+    matches = [r["response"] == e.answer for r, e in zip(records, training_examples, strict=True)]
+    assert sum(matches) / len(matches) >= 0.9
+    # Where an answer is right it ends with the answer: EOS or the newline stopped generation there.
+    for record, example in zip(records, training_examples, strict=True):
+        assert "\n" not in record["response"]
+        if record["response"].startswith(example.answer):
+            assert record["response"] == example.answer
+
+
+def test_console_dialogue_as_in_the_tutorial(trained_model_dir, monkeypatch, capsys):
+    stdin = "Zähle bis drei.\n\n   \nNenne ein Tier.\n"
+    assert generate(["--model-name", str(trained_model_dir)], monkeypatch, stdin) == 0
+    assert capsys.readouterr().out == (
+        f"Load model: {trained_model_dir}\n"
+        "Prompt:\n"
+        "Command: Zähle bis drei.\nResponse:\nEins, zwei, drei.\nPrompt:\n"
+        "Command: Nenne ein Tier.\nResponse:\nEin Pferd ist ein Tier.\nPrompt:\n"
+    )
+
+
+def test_instructions_as_arguments_are_answered_in_turn(trained_model_dir, capsys):
+    assert generate(["--model-name", str(trained_model_dir), "Zähle bis drei.", "Buchstabiere Haus."]) == 0
+    assert capsys.readouterr().out == (
+        f"Load model: {trained_model_dir}\n"
+        "Command: Zähle bis drei.\nResponse:\nEins, zwei, drei.\n"
+        "Command: Buchstabiere Haus.\nResponse:\nH, A, U, S.\n"
+    )
+
+
+def test_stop_strings_cut_the_answer(trained_model_dir, capsys):
+    assert generate(["--model-name", str(trained_model_dir), "--jsonl", "--stop", ", zwei", "Zähle bis drei."]) == 0
+    assert json.loads(capsys.readouterr().out)["response"] == "Eins"
+
+
+def test_eval_scores_a_file(trained_model_dir, tmp_path, capsys):
+    path = tmp_path / "f.txt"
+    path.write_text("Zähle bis drei.#Eins, zwei, drei.\nNenne ein Tier.#Ein Hund ist ein Tier.\n", encoding="utf-8")
+    assert generate(["--model-name", str(trained_model_dir), "--eval", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-3].split() == ["yes", "Zähle", "bis", "drei.", "Eins,", "zwei,", "drei.", "Eins,", "zwei,", "drei."]
+    assert lines[-2].startswith("no ")
+    assert lines[-1] == "Exact match: 1/2 = 50.0%"
+
+
+def test_model_without_template_gets_the_tutorial_prompt(tiny_bloom_dir, capsys):
+    assert generate(["--model-name", str(tiny_bloom_dir), "--max-new-tokens", "3", "--num-beams", "1", "Hallo!"]) == 0
+    assert f"Notice: {tiny_bloom_dir} holds no prompt template; using the tutorial's 'Anweisung: {{instruction}}'." in (
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--model-name", "{tmp}/missing"], "error: cannot load model '{tmp}/missing': no such local directory"),
+        (["--model-name", "{tmp}"], "error: {tmp} is not a model directory: expected config.json"),
+        (["--device", "cuda"], "error: --device cuda: no CUDA device is available"),
+        (["--temperature", "0.5"], "error: --temperature and --top-p take effect only with --sample"),
+    ],
+)
+def test_errors_are_one_line_with_exit_2(tmp_path, monkeypatch, capsys, argv, message):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    (tmp_path / "notes.txt").write_text("not a model")
+    argv = [part.format(tmp=tmp_path) for part in argv]
+    assert generate(argv, monkeypatch, "Hallo!\n") == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message.format(tmp=tmp_path))
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_real_script_exits_2_without_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "generate.py"), "--model-name", str(tmp_path / "missing")],
+        input="Hallo!\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: cannot load model '{tmp_path / 'missing'}'")
+    assert result.stdout == f"Load model: {tmp_path / 'missing'}\n"
+
+
+def test_stop_tokens_of_byte_level_bpe(bpe_tokenizer):
+    ids = stop_token_ids(bpe_tokenizer)
+    # Byte-level BPE spells the newline byte 'Ċ': every token holding one, and only those, stops.
+    newline_tokens = {i for token, i in bpe_tokenizer.get_vocab().items() if "Ċ" in token}
+    assert ids[0] == bpe_tokenizer.eos_token_id
+    assert set(ids[1:]) == newline_tokens
+    assert bpe_tokenizer.convert_tokens_to_ids("Ċ") in newline_tokens
+
+
+def test_stop_tokens_of_sentencepiece_style(sentencepiece_tokenizer):
+    # No learned piece holds a newline, so only the byte-fallback token <0x0A> stops besides EOS.
+    assert stop_token_ids(sentencepiece_tokenizer) == [
+        sentencepiece_tokenizer.eos_token_id,
+        sentencepiece_tokenizer.convert_tokens_to_ids("<0x0A>"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "stop", "answer"),
+    [
+        ("Eins, zwei.\nNoch mehr", (), "Eins, zwei."),
+        ("Eins, zwei. ENDE danach", ("ENDE",), "Eins, zwei. "),
+        ("a|b\nc", ("|",), "a"),
+        ("ohne Ende", (), "ohne Ende"),
+    ],
+)
+def test_cut_answer(text, stop, answer):
+    assert cut_answer(text, stop) == answer
