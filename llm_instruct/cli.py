@@ -61,6 +61,13 @@ def probability(text: str) -> float:
     return value
 
 
+def dropout_rate(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise ValueError(text)
+    return value
+
+
 # argparse names the type in its error message ("invalid positive_int value: '0'").
-for _check in (positive_int, non_negative_int, positive_float, non_negative_float, probability):
+for _check in (positive_int, non_negative_int, positive_float, non_negative_float, probability, dropout_rate):
     _check.__name__ = _check.__name__.replace("_", " ")

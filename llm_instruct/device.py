@@ -25,3 +25,11 @@ def choose_dtype(requested: str, device: str) -> torch.dtype:
 
 def resolve_device(requested: str) -> str:
     return choose_device(requested, torch.cuda.is_available())
+
+
+def check_mixed_precision(device: str, *, bf16: bool, fp16: bool, cuda_bf16_supported: bool) -> None:
+    """Refuse mixed precision the device cannot run. Master weights stay float32 either way."""
+    if fp16 and device == "cpu":
+        raise UserError("--fp16 trains on CUDA only; on a CPU use --bf16 or full precision")
+    if bf16 and device == "cuda" and not cuda_bf16_supported:
+        raise UserError("--bf16: this GPU has no bfloat16 support (it came with Ampere); use --fp16")

@@ -6,6 +6,11 @@ from tqdm.auto import tqdm
 
 from .generation import Answerer
 from .instructions import Example
+from .tokens import encode_answer
+
+# Scoring needs no more tokens than the expected answer has: anything longer is no match.
+# The margin keeps enough of a wrong answer to show what went wrong.
+EVAL_MARGIN_TOKENS = 16
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,9 @@ class Evaluation:
 def evaluate(answerer: Answerer, examples: list[Example]) -> Evaluation:
     rows = []
     for example in tqdm(examples, desc="Answering", unit="instruction"):
-        answer = answerer.answer(example.instruction).text
+        expected_length = len(encode_answer(answerer.tokenizer, example.answer))
+        limit = min(answerer.settings.max_new_tokens, expected_length + EVAL_MARGIN_TOKENS)
+        answer = answerer.answer(example.instruction, max_new_tokens=limit).text
         rows.append(ScoredAnswer(example.instruction, example.answer, answer, answer == example.answer))
     return Evaluation(rows)
 

@@ -78,10 +78,10 @@ class Answerer:
         self.model, self.tokenizer, self.template, self.settings = model, tokenizer, template, settings
         self.stop_ids = stop_token_ids(tokenizer)
 
-    def _generate_kwargs(self) -> dict:
+    def _generate_kwargs(self, max_new_tokens: int) -> dict:
         settings = self.settings
         kwargs = {
-            "max_new_tokens": settings.max_new_tokens,
+            "max_new_tokens": max_new_tokens,
             "num_beams": settings.num_beams,
             "do_sample": settings.sample,
             "no_repeat_ngram_size": settings.no_repeat_ngram_size,
@@ -95,7 +95,7 @@ class Answerer:
         return kwargs
 
     @torch.inference_mode()
-    def answer(self, instruction: str, *, stream: bool = False) -> Answer:
+    def answer(self, instruction: str, *, stream: bool = False, max_new_tokens: int | None = None) -> Answer:
         prompt = instruction if self.template is None else format_prompt(self.template, instruction)
         prompt_ids = torch.tensor([encode_prompt(self.tokenizer, prompt)], device=self.model.device)
         streamer = AnswerLineStreamer(self.tokenizer, self.settings.stop) if stream else None
@@ -104,7 +104,7 @@ class Answerer:
             input_ids=prompt_ids,
             attention_mask=torch.ones_like(prompt_ids),
             streamer=streamer,
-            **self._generate_kwargs(),
+            **self._generate_kwargs(max_new_tokens or self.settings.max_new_tokens),
         )
         seconds = time.perf_counter() - started
         new_ids = output[0, prompt_ids.shape[1] :].tolist()

@@ -2,12 +2,12 @@
 
 import os
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
 
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from .cli import UserError
+from .lora import ADAPTER_CONFIG, load_adapter_model
 
 
 def _explain_unloadable(name: str, error: Exception) -> UserError:
@@ -16,7 +16,7 @@ def _explain_unloadable(name: str, error: Exception) -> UserError:
         found = ", ".join(sorted(p.name for p in path.iterdir())) or "nothing"
         return UserError(
             f"{name} is not a model directory: expected config.json, weights (model.safetensors) "
-            f"and tokenizer files such as tokenizer.json; found {found}"
+            f"and tokenizer files such as tokenizer.json, or a LoRA adapter ({ADAPTER_CONFIG}); found {found}"
         )
     return UserError(
         f"cannot load model {name!r}: no such local directory, and the Hugging Face Hub did not "
@@ -28,11 +28,16 @@ def _explain_unloadable(name: str, error: Exception) -> UserError:
 def load_tokenizer_and_model(name: str, *, dtype, trust_remote_code: bool = False):
     """Load both, by hub name or local path, in an explicit dtype (transformers 5 would otherwise
     keep the checkpoint's stored dtype, e.g. fp16, which must not be trained on a CPU)."""
-    if Path(name).is_dir() and not (Path(name) / "config.json").is_file():
+    directory = Path(name)
+    is_adapter = (directory / ADAPTER_CONFIG).is_file()
+    if directory.is_dir() and not is_adapter and not (directory / "config.json").is_file():
         raise _explain_unloadable(name, FileNotFoundError("config.json"))
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype, trust_remote_code=trust_remote_code)
+        if is_adapter:
+            model = load_adapter_model(name, dtype=dtype, trust_remote_code=trust_remote_code)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as error:
         raise _explain_unloadable(name, error) from error
     if tokenizer.eos_token_id is None:
@@ -43,26 +48,32 @@ def load_tokenizer_and_model(name: str, *, dtype, trust_remote_code: bool = Fals
     return tokenizer, model
 
 
-@contextmanager
-def atomic_directory(final_dir):
-    """Yield a staging directory beside final_dir that replaces it only once the block completes.
+class StagedDirectory:
+    """A model directory written beside its final place and renamed into it once complete.
 
     An interrupted run leaves a hidden `.NAME.partial` sibling (cleared by the next run) and
     never a half-written model where a good one stood. The staging name is fixed, not random,
     so that every process of a distributed run writes to the same place.
     """
-    final = Path(final_dir)
-    staging = final.with_name(f".{final.name}.partial")
-    previous = final.with_name(f".{final.name}.previous")
-    if previous.exists() and not final.exists():
-        os.replace(previous, final)  # an earlier run died between its two renames
-    for leftover in (staging, previous):
-        shutil.rmtree(leftover, ignore_errors=True)
-    staging.mkdir(parents=True)
-    yield staging
-    if final.exists():
-        os.replace(final, previous)
-        os.replace(staging, final)
-        shutil.rmtree(previous)
-    else:
-        os.replace(staging, final)
+
+    def __init__(self, final_dir):
+        self.final = Path(final_dir)
+        self.staging = self.final.with_name(f".{self.final.name}.partial")
+        self.previous = self.final.with_name(f".{self.final.name}.previous")
+
+    def prepare(self) -> Path:
+        if self.previous.exists() and not self.final.exists():
+            os.replace(self.previous, self.final)  # an earlier run died between the two renames of publish
+        for leftover in (self.staging, self.previous):
+            shutil.rmtree(leftover, ignore_errors=True)
+        self.staging.mkdir(parents=True)
+        return self.staging
+
+    def publish(self) -> Path:
+        if self.final.exists():
+            os.replace(self.final, self.previous)
+            os.replace(self.staging, self.final)
+            shutil.rmtree(self.previous)
+        else:
+            os.replace(self.staging, self.final)
+        return self.final

@@ -1,22 +1,26 @@
-"""instruct_ger.py: fine-tune a causal LM on an instruction file with a completion-only loss."""
+"""instruct_ger.py: fine-tune a causal LM on an instruction file with a completion-only loss.
+
+Under torchrun or accelerate launch every process trains; only the main process
+prints, evaluates by generation and publishes the model directory.
+"""
 
 import argparse
 import json
 import shutil
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import Trainer, TrainingArguments
+from accelerate import PartialState
+from transformers import Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from .cli import UserError, log, non_negative_float, positive_float, positive_int
-from .device import resolve_device
+from .cli import UserError, dropout_rate, log, non_negative_float, positive_float, positive_int
+from .device import check_mixed_precision, resolve_device
 from .evaluation import evaluate, format_table
 from .generation import Answerer, GenerationSettings
 from .instructions import InstructionSet, parse_instruction_file
-from .modeldir import atomic_directory, load_tokenizer_and_model
+from .lora import LoraSettings, add_lora
+from .modeldir import StagedDirectory, load_tokenizer_and_model
 from .prompt import DEFAULT_TEMPLATE, format_prompt, save_template, validate_template
 from .tiny import TINY_MODEL_NAME, TINY_PRESET, build_tiny_bloom
 from .tokens import CompletionOnlyCollator, encode_examples
@@ -30,6 +34,7 @@ DEFAULTS = {
     "epochs": 4,
     "learning_rate": 2e-5,
 }
+TINY_DEFAULTS = {**DEFAULTS, **TINY_PRESET}
 REPORT_FILE = "training_report.json"
 
 
@@ -44,8 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--model-name",
         default=DEFAULTS["model_name"],
         help=f"base model: hub name or local directory; '{TINY_MODEL_NAME}' builds a small BLOOM from "
-        f"scratch, offline (its own defaults: {TINY_PRESET['epochs']} epochs, learning rate "
-        f"{TINY_PRESET['learning_rate']}, output model instruct_ger_bsp_1_tiny)",
+        f"scratch, offline, with its own defaults ({TINY_PRESET['epochs']} epochs, learning rate "
+        f"{TINY_PRESET['learning_rate']}, output model {TINY_PRESET['output_model']})",
     )
     parser.add_argument("--output-dir", default=DEFAULTS["output_dir"], help="folder for models and checkpoints")
     parser.add_argument(
@@ -56,8 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--learning-rate", type=positive_float, help=f"peak learning rate [default: {DEFAULTS['learning_rate']}]"
     )
     parser.add_argument("--weight-decay", type=non_negative_float, default=0.01, help="AdamW weight decay")
-    parser.add_argument("--batch-size", type=positive_int, default=8, help="examples per step")
+    parser.add_argument("--batch-size", type=positive_int, default=8, help="examples per step and process")
+    parser.add_argument(
+        "--gradient-accumulation-steps", type=positive_int, default=1, help="batches summed into one optimizer step"
+    )
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: CUDA if present")
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument("--bf16", action="store_true", help="bfloat16 mixed precision (CUDA, or a CPU)")
+    precision.add_argument("--fp16", action="store_true", help="float16 mixed precision (CUDA only)")
+    parser.add_argument(
+        "--gradient-checkpointing", action="store_true", help="recompute activations: less memory, slower steps"
+    )
     parser.add_argument("--seed", type=int, default=42, help="random seed (data order, initialisation)")
     parser.add_argument(
         "--max-length", type=positive_int, default=512, help="tokens per example; longer prompts are cut at the front"
@@ -69,23 +83,38 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--trust-remote-code", action="store_true", help="allow model code from the hub (only for models you trust)"
     )
+    lora = parser.add_argument_group("LoRA (needs peft)")
+    lora.add_argument("--lora", action="store_true", help="train low-rank adapters instead of all weights")
+    lora.add_argument("--lora-r", type=positive_int, default=16, help="adapter rank")
+    lora.add_argument("--lora-alpha", type=positive_int, default=32, help="adapter scale numerator (alpha / r)")
+    lora.add_argument("--lora-dropout", type=dropout_rate, default=0.05, help="dropout on the adapter input")
+    lora.add_argument(
+        "--lora-target-modules",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="module names to adapt [default: peft's choice for the architecture, e.g. query_key_value for BLOOM]",
+    )
+    lora.add_argument(
+        "--save-adapter",
+        action="store_true",
+        help="save the adapter alone (small; needs the base model to load) instead of merging it into the weights",
+    )
     return parser
 
 
-@dataclass(frozen=True)
-class RunPaths:
-    model_dir: Path
-    checkpoint_dir: Path
-
-
 def resolve_settings(args: argparse.Namespace) -> argparse.Namespace:
-    """Fill the flags left unset from the tiny-bloom preset or the tutorial's defaults."""
+    """Fill the flags left unset from the tiny-bloom preset or the tutorial's defaults; check the rest."""
     tiny = args.model_name == TINY_MODEL_NAME
-    defaults = {**DEFAULTS, **TINY_PRESET, "output_model": "instruct_ger_bsp_1_tiny"} if tiny else DEFAULTS
+    defaults = TINY_DEFAULTS if tiny else DEFAULTS
     for name in ("output_model", "epochs", "learning_rate"):
         if getattr(args, name) is None:
             setattr(args, name, defaults[name])
     validate_template(args.prompt_template)
+    if (args.save_adapter or args.lora_target_modules) and not args.lora:
+        raise UserError("--save-adapter and --lora-target-modules go with --lora")
+    if args.save_adapter and tiny:
+        raise UserError(f"--save-adapter needs a base model that outlives the run; {TINY_MODEL_NAME} is built anew")
     return args
 
 
@@ -99,26 +128,37 @@ def print_overview(instructions: InstructionSet, template: str) -> None:
         log("Notice: no _EVAL_ marker in the file, so the training lines are also used for evaluation.")
 
 
-def checkpoint_to_resume(args, checkpoint_dir: Path) -> str | None:
+def checkpoint_to_resume(args, checkpoint_dir: Path, is_main: bool) -> str | None:
     latest = get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
     if args.resume and latest is None:
         raise UserError(f"--resume: no checkpoint in {checkpoint_dir}; run once without --resume")
-    if not args.resume and latest is not None:
+    if not args.resume and latest is not None and is_main:
         log(f"Notice: {latest} is left from an interrupted run; starting over (pass --resume to continue it).")
     return latest if args.resume else None
 
 
-def load_base(args, instructions: InstructionSet, workdir: Path):
-    print(f"Model: {args.model_name}")
-    name = args.model_name
-    if name == TINY_MODEL_NAME:
-        texts = [
-            format_prompt(args.prompt_template, e.instruction) + e.answer
-            for e in instructions.train + instructions.eval
-        ]
-        name = str(build_tiny_bloom(texts, workdir / TINY_MODEL_NAME, seed=args.seed))
-    # fp32 master weights: training in half precision on the CPU is slow and loses updates.
-    return load_tokenizer_and_model(name, dtype=torch.float32, trust_remote_code=args.trust_remote_code)
+def load_base(args, instructions: InstructionSet, training_args: TrainingArguments):
+    is_main = training_args.process_index == 0
+    if is_main:
+        print(f"Model: {args.model_name}")
+    if args.model_name != TINY_MODEL_NAME:
+        # fp32 master weights: half precision weights on a CPU train slowly and lose small updates.
+        return load_tokenizer_and_model(args.model_name, dtype=torch.float32, trust_remote_code=args.trust_remote_code)
+    # Built by the main process alone (save_pretrained writes on rank 0 only), in a folder every
+    # process can read, loaded by all, then removed.
+    base_dir = Path(args.output_dir) / f".{TINY_MODEL_NAME}-base-{args.output_model}"
+    with training_args.main_process_first(desc=f"building {TINY_MODEL_NAME}"):
+        if is_main:
+            texts = [
+                format_prompt(args.prompt_template, e.instruction) + e.answer
+                for e in instructions.train + instructions.eval
+            ]
+            build_tiny_bloom(texts, base_dir, seed=args.seed)
+        loaded = load_tokenizer_and_model(str(base_dir), dtype=torch.float32)
+    PartialState().wait_for_everyone()
+    if is_main:
+        shutil.rmtree(base_dir)
+    return loaded
 
 
 def training_arguments(args, checkpoint_dir: Path, device: str) -> TrainingArguments:
@@ -129,6 +169,12 @@ def training_arguments(args, checkpoint_dir: Path, device: str) -> TrainingArgum
         weight_decay=args.weight_decay,
         per_device_train_batch_size=args.batch_size,
         per_device_eval_batch_size=args.batch_size,
+        gradient_accumulation_steps=args.gradient_accumulation_steps,
+        bf16=args.bf16,
+        fp16=args.fp16,
+        activation_checkpointing=args.gradient_checkpointing,
+        # Non-reentrant checkpointing also works when only LoRA adapters require gradients.
+        activation_checkpointing_kwargs={"use_reentrant": False},
         logging_strategy="epoch",
         eval_strategy="epoch",
         save_strategy="epoch",
@@ -136,6 +182,7 @@ def training_arguments(args, checkpoint_dir: Path, device: str) -> TrainingArgum
         seed=args.seed,
         use_cpu=device == "cpu",
         remove_unused_columns=False,  # the collator needs prompt_length
+        ddp_find_unused_parameters=False,  # every trainable weight is used in every step
         report_to="none",
     )
 
@@ -149,59 +196,94 @@ def epoch_losses(log_history: list[dict]) -> list[dict]:
     return [{"epoch": epoch, **losses} for epoch, losses in sorted(by_epoch.items())]
 
 
+def save_weights(trainer: Trainer, tokenizer, staging: Path, merge_lora: bool, is_main: bool):
+    """Write weights and tokenizer; return the model to generate with."""
+    if not merge_lora:
+        trainer.save_model(str(staging))  # on every process: FSDP and DeepSpeed gather the weights here
+        return trainer.model
+    model = trainer.model.merge_and_unload()  # plain weights that load without peft
+    if is_main:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+    return model
+
+
+def write_report(staging: Path, args, trainer: Trainer, evaluation) -> None:
+    report = {
+        "base_model": args.model_name,
+        "input_file": str(args.input_file),
+        "global_step": trainer.state.global_step,
+        "epochs": epoch_losses(trainer.state.log_history),
+        "evaluation": evaluation.to_json(),
+    }
+    (staging / REPORT_FILE).write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
 def run(args: argparse.Namespace, callbacks=()) -> Path:
     """Train as the parsed flags say and return the written model directory."""
     args = resolve_settings(args)
     instructions = parse_instruction_file(args.input_file)
-    print_overview(instructions, args.prompt_template)
     device = resolve_device(args.device)
-    paths = RunPaths(
-        model_dir=Path(args.output_dir) / args.output_model,
-        checkpoint_dir=Path(args.output_dir) / f"checkpoints-{args.output_model}",
+    check_mixed_precision(
+        device, bf16=args.bf16, fp16=args.fp16, cuda_bf16_supported=device == "cuda" and torch.cuda.is_bf16_supported()
     )
-    resume_from = checkpoint_to_resume(args, paths.checkpoint_dir)
+    model_dir = Path(args.output_dir) / args.output_model
+    checkpoint_dir = Path(args.output_dir) / f"checkpoints-{args.output_model}"
+    training_args = training_arguments(args, checkpoint_dir, device)  # joins the process group, if any
+    is_main = training_args.process_index == 0
+    if is_main:
+        print_overview(instructions, args.prompt_template)
+    resume_from = checkpoint_to_resume(args, checkpoint_dir, is_main)
 
-    with tempfile.TemporaryDirectory() as workdir:
-        tokenizer, model = load_base(args, instructions, Path(workdir))
+    tokenizer, model = load_base(args, instructions, training_args)
+    if args.lora:
+        lora = LoraSettings(args.lora_r, args.lora_alpha, args.lora_dropout, tuple(args.lora_target_modules))
+        set_seed(args.seed)  # the adapters' random init, before the Trainer seeds anything
+        model = add_lora(model, lora)
     train_set, eval_set = (
         encode_examples(tokenizer, args.prompt_template, examples, args.max_length, args.input_file)
         for examples in (instructions.train, instructions.eval)
     )
     truncated = train_set.truncated + eval_set.truncated
-    if truncated:
+    if truncated and is_main:
         log(f"Warning: {truncated} prompt(s) longer than --max-length {args.max_length} were cut at the front.")
 
     trainer = Trainer(
         model=model,
-        args=training_arguments(args, paths.checkpoint_dir, device),
+        args=training_args,
         train_dataset=train_set.features,
         eval_dataset=eval_set.features,
         processing_class=tokenizer,
         data_collator=CompletionOnlyCollator(tokenizer.pad_token_id),
         callbacks=list(callbacks),
     )
-    print("Start training ...")
+    if is_main:
+        print("Start training ...")
     trainer.train(resume_from_checkpoint=resume_from)
 
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    with atomic_directory(paths.model_dir) as staging:
-        trainer.save_model(str(staging))
-        save_template(staging, args.prompt_template)
-        model.eval()
-        evaluation = evaluate(Answerer(model, tokenizer, args.prompt_template, GenerationSettings()), instructions.eval)
+    target = StagedDirectory(model_dir)
+    if is_main:
+        target.prepare()
+    PartialState().wait_for_everyone()
+    trained = save_weights(
+        trainer, tokenizer, target.staging, merge_lora=args.lora and not args.save_adapter, is_main=is_main
+    )
+    if is_main:
+        trained.generation_config.eos_token_id = tokenizer.eos_token_id
+        trained.generation_config.pad_token_id = tokenizer.pad_token_id
+        trained.generation_config.save_pretrained(target.staging)
+        save_template(target.staging, args.prompt_template)
+        trained.eval()
+        evaluation = evaluate(
+            Answerer(trained, tokenizer, args.prompt_template, GenerationSettings()), instructions.eval
+        )
         print(format_table(evaluation))
-        report = {
-            "base_model": args.model_name,
-            "input_file": str(args.input_file),
-            "global_step": trainer.state.global_step,
-            "epochs": epoch_losses(trainer.state.log_history),
-            "evaluation": evaluation.to_json(),
-        }
-        (staging / REPORT_FILE).write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    shutil.rmtree(paths.checkpoint_dir, ignore_errors=True)  # the finished model supersedes them
-    print(f"Training finished. Wrote model to {paths.model_dir}")
-    return paths.model_dir
+        write_report(target.staging, args, trainer, evaluation)
+        target.publish()
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the finished model supersedes them
+        print(f"Training finished. Wrote model to {model_dir}")
+    PartialState().wait_for_everyone()
+    return model_dir
 
 
 def main(argv=None) -> int:

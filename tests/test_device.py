@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from llm_instruct.cli import UserError
-from llm_instruct.device import choose_device, choose_dtype
+from llm_instruct.device import check_mixed_precision, choose_device, choose_dtype
 
 
 @pytest.mark.parametrize(
@@ -30,3 +30,26 @@ def test_cuda_without_cuda_is_a_user_error():
 )
 def test_choose_dtype(requested, device, dtype):
     assert choose_dtype(requested, device) is dtype
+
+
+def test_fp16_training_is_refused_on_the_cpu():
+    with pytest.raises(UserError, match=r"^--fp16 trains on CUDA only"):
+        check_mixed_precision("cpu", bf16=False, fp16=True, cuda_bf16_supported=False)
+
+
+def test_bf16_is_refused_on_a_gpu_without_it():
+    with pytest.raises(UserError, match=r"^--bf16: this GPU has no bfloat16 support"):
+        check_mixed_precision("cuda", bf16=True, fp16=False, cuda_bf16_supported=False)
+
+
+@pytest.mark.parametrize(
+    ("device", "bf16", "fp16", "supported"),
+    [
+        ("cpu", True, False, False),
+        ("cuda", False, True, False),
+        ("cuda", True, False, True),
+        ("cpu", False, False, False),
+    ],
+)
+def test_mixed_precision_the_device_can_run(device, bf16, fp16, supported):
+    check_mixed_precision(device, bf16=bf16, fp16=fp16, cuda_bf16_supported=supported)
