@@ -4,7 +4,7 @@ import argparse
 import json
 import sys
 
-from .cli import UserError, log, non_negative_int, positive_float, positive_int, probability
+from .cli import HelpFormatter, UserError, log, non_negative_int, positive_float, positive_int, probability
 from .device import choose_dtype, resolve_device
 from .evaluation import evaluate, format_table
 from .generation import Answerer, GenerationSettings
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Answer instructions with a model trained by instruct_ger.py (one instruction per stdin line).",
         epilog='Example: echo "Nenne drei Flüsse." | python generate.py --model-name instruct_ger/instruct_ger_bsp_1_tiny',
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("instructions", nargs="*", help="instructions to answer instead of reading stdin")
     parser.add_argument("--model-name", default=DEFAULT_MODEL, help="model directory (or hub name)")
@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="auto: float16 on CUDA, float32 on the CPU",
     )
-    parser.add_argument("--max-new-tokens", type=positive_int, default=DEFAULT_SETTINGS.max_new_tokens)
+    parser.add_argument(
+        "--max-new-tokens", type=positive_int, default=DEFAULT_SETTINGS.max_new_tokens, help="answer length limit"
+    )
     parser.add_argument("--num-beams", type=positive_int, default=DEFAULT_SETTINGS.num_beams, help="beam width")
     parser.add_argument(
         "--no-repeat-ngram-size",
@@ -41,9 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--sample", action="store_true", help="sample instead of beam search")
     parser.add_argument(
-        "--temperature", type=positive_float, help=f"with --sample [default: {DEFAULT_SETTINGS.temperature}]"
+        "--temperature", type=positive_float, help=f"with --sample (default: {DEFAULT_SETTINGS.temperature})"
     )
-    parser.add_argument("--top-p", type=probability, help=f"with --sample [default: {DEFAULT_SETTINGS.top_p}]")
+    parser.add_argument("--top-p", type=probability, help=f"with --sample (default: {DEFAULT_SETTINGS.top_p})")
     parser.add_argument("--stop", action="append", default=[], help="extra stop string (repeatable)")
     parser.add_argument("--raw", action="store_true", help="send each line as it is, without the prompt template")
     parser.add_argument("--jsonl", action="store_true", help="one JSON object per answer on stdout, logs on stderr")

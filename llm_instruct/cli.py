@@ -1,5 +1,6 @@
 """What both entry scripts share at their edges: one-line errors and exit codes."""
 
+import argparse
 import sys
 
 EXIT_USAGE = 2
@@ -13,6 +14,15 @@ class UserError(Exception):
 def log(message: str) -> None:
     """Diagnostics go to stderr so that stdout can carry results alone (see --jsonl)."""
     print(message, file=sys.stderr, flush=True)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each default once: not for switches, nor where the help names a default of its own."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, []) or "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def run_cli(main, argv=None) -> int:

@@ -87,6 +87,7 @@ class Answerer:
             "no_repeat_ngram_size": settings.no_repeat_ngram_size,
             "eos_token_id": self.stop_ids,
             "pad_token_id": self.tokenizer.pad_token_id,
+            "use_cache": True,  # also for model directories saved with the cache switched off
         }
         if settings.sample:
             kwargs.update(temperature=settings.temperature, top_p=settings.top_p)

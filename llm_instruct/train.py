@@ -14,7 +14,7 @@ from accelerate import PartialState
 from transformers import Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
-from .cli import UserError, dropout_rate, log, non_negative_float, positive_float, positive_int
+from .cli import HelpFormatter, UserError, dropout_rate, log, non_negative_float, positive_float, positive_int
 from .device import check_mixed_precision, resolve_device
 from .evaluation import evaluate, format_table
 from .generation import Answerer, GenerationSettings
@@ -42,23 +42,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         description="Fine-tune a causal language model on an instruction file (instruction#answer per line).",
         epilog="Example: python instruct_ger.py --model-name tiny-bloom  (offline, about a minute on a CPU)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--input-file", default=DEFAULTS["input_file"], help="instruction file")
     parser.add_argument(
         "--model-name",
         default=DEFAULTS["model_name"],
-        help=f"base model: hub name or local directory; '{TINY_MODEL_NAME}' builds a small BLOOM from "
-        f"scratch, offline, with its own defaults ({TINY_PRESET['epochs']} epochs, learning rate "
-        f"{TINY_PRESET['learning_rate']}, output model {TINY_PRESET['output_model']})",
+        help=f"base model: hub name or local directory (default: %(default)s); '{TINY_MODEL_NAME}' builds a "
+        f"small BLOOM from scratch, offline, with its own defaults ({TINY_PRESET['epochs']} epochs, learning "
+        f"rate {TINY_PRESET['learning_rate']}, output model {TINY_PRESET['output_model']})",
     )
     parser.add_argument("--output-dir", default=DEFAULTS["output_dir"], help="folder for models and checkpoints")
     parser.add_argument(
-        "--output-model", help=f"name of the model directory in --output-dir [default: {DEFAULTS['output_model']}]"
+        "--output-model", help=f"name of the model directory in --output-dir (default: {DEFAULTS['output_model']})"
     )
-    parser.add_argument("--epochs", type=positive_int, help=f"training epochs [default: {DEFAULTS['epochs']}]")
+    parser.add_argument("--epochs", type=positive_int, help=f"training epochs (default: {DEFAULTS['epochs']})")
     parser.add_argument(
-        "--learning-rate", type=positive_float, help=f"peak learning rate [default: {DEFAULTS['learning_rate']}]"
+        "--learning-rate", type=positive_float, help=f"peak learning rate (default: {DEFAULTS['learning_rate']})"
     )
     parser.add_argument("--weight-decay", type=non_negative_float, default=0.01, help="AdamW weight decay")
     parser.add_argument("--batch-size", type=positive_int, default=8, help="examples per step and process")
@@ -77,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-length", type=positive_int, default=512, help="tokens per example; longer prompts are cut at the front"
     )
     parser.add_argument(
-        "--prompt-template", default=DEFAULT_TEMPLATE, help="prompt with {instruction}; the answer follows it"
+        "--prompt-template",
+        default=DEFAULT_TEMPLATE,
+        help="prompt with {instruction}; the answer follows it (default: %(default)r)",
     )
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint of this model")
     parser.add_argument(
@@ -93,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=[],
         metavar="NAME",
-        help="module names to adapt [default: peft's choice for the architecture, e.g. query_key_value for BLOOM]",
+        help="module names to adapt (default: peft's choice for the architecture, e.g. query_key_value for BLOOM)",
     )
     lora.add_argument(
         "--save-adapter",
@@ -261,6 +263,9 @@ def run(args: argparse.Namespace, callbacks=()) -> Path:
         print("Start training ...")
     trainer.train(resume_from_checkpoint=resume_from)
 
+    # The Trainer switched the KV cache off for training; saved that way, every generation
+    # (here and in any other tool) would recompute the whole sequence for each new token.
+    trainer.model.config.use_cache = True
     target = StagedDirectory(model_dir)
     if is_main:
         target.prepare()

@@ -53,6 +53,7 @@ def test_training_lowers_the_loss_and_writes_a_loadable_model(training_file, tin
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     assert model.dtype == torch.float32
     assert model.generation_config.eos_token_id == tokenizer.eos_token_id
+    assert model.config.use_cache  # the Trainer turns it off for training
 
 
 class InterruptAfterFirstCheckpoint(TrainerCallback):
