@@ -263,32 +263,38 @@ def run(args: argparse.Namespace, callbacks=()) -> Path:
         print("Start training ...")
     trainer.train(resume_from_checkpoint=resume_from)
 
+    ready_for_generation(trainer.model, tokenizer)
+    publish_model(args, trainer, tokenizer, instructions, model_dir, checkpoint_dir, is_main)
+    return model_dir
+
+
+def ready_for_generation(model, tokenizer) -> None:
+    """Settings that the saved model carries into generate.py and any other tool."""
     # The Trainer switched the KV cache off for training; saved that way, every generation
-    # (here and in any other tool) would recompute the whole sequence for each new token.
-    trainer.model.config.use_cache = True
+    # would recompute the whole sequence for each new token.
+    model.config.use_cache = True
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+
+
+def publish_model(args, trainer, tokenizer, instructions, model_dir: Path, checkpoint_dir: Path, is_main: bool):
+    """Save, evaluate by generation and rename into place; the main process alone does all but saving."""
     target = StagedDirectory(model_dir)
     if is_main:
         target.prepare()
     PartialState().wait_for_everyone()
-    trained = save_weights(
-        trainer, tokenizer, target.staging, merge_lora=args.lora and not args.save_adapter, is_main=is_main
-    )
+    merge_lora = args.lora and not args.save_adapter
+    trained = save_weights(trainer, tokenizer, target.staging, merge_lora=merge_lora, is_main=is_main)
     if is_main:
-        trained.generation_config.eos_token_id = tokenizer.eos_token_id
-        trained.generation_config.pad_token_id = tokenizer.pad_token_id
-        trained.generation_config.save_pretrained(target.staging)
         save_template(target.staging, args.prompt_template)
-        trained.eval()
-        evaluation = evaluate(
-            Answerer(trained, tokenizer, args.prompt_template, GenerationSettings()), instructions.eval
-        )
+        answerer = Answerer(trained.eval(), tokenizer, args.prompt_template, GenerationSettings())
+        evaluation = evaluate(answerer, instructions.eval)
         print(format_table(evaluation))
         write_report(target.staging, args, trainer, evaluation)
         target.publish()
         shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the finished model supersedes them
         print(f"Training finished. Wrote model to {model_dir}")
     PartialState().wait_for_everyone()
-    return model_dir
 
 
 def main(argv=None) -> int:

@@ -1,6 +1,7 @@
 """generate.py against a tiny model trained by instruct_ger.py in the test session."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -148,3 +149,25 @@ def test_stop_tokens_of_sentencepiece_style(sentencepiece_tokenizer):
 )
 def test_cut_answer(text, stop, answer):
     assert cut_answer(text, stop) == answer
+
+
+def test_streaming_prints_the_answer_line_once(trained_model_dir, capsys):
+    import torch
+
+    from llm_instruct.generation import Answerer, GenerationSettings
+    from llm_instruct.modeldir import load_tokenizer_and_model
+    from llm_instruct.prompt import load_template
+
+    tokenizer, model = load_tokenizer_and_model(str(trained_model_dir), dtype=torch.float32)
+    answerer = Answerer(model.eval(), tokenizer, load_template(trained_model_dir), GenerationSettings(num_beams=1))
+    answer = answerer.answer("Nenne zwei Vögel.", stream=True)
+    assert answer.text == "Amsel und Meise sind zwei Vögel."
+    assert capsys.readouterr().out == "Amsel und Meise sind zwei Vögel.\n"
+
+
+def test_held_out_spell_comes_back_in_spell_form(trained_model_dir):
+    report = json.loads((trained_model_dir / "training_report.json").read_text())
+    spells = [a for a in report["evaluation"]["answers"] if "Zauberspruch" in a["instruction"]]
+    assert spells and all(
+        re.fullmatch(r"Hokus \w+, Esoterikus \w+, Hömöopathikus \w+, Alohomora!", a["answer"]) for a in spells
+    )
