@@ -8,7 +8,7 @@ from .cli import HelpFormatter, UserError, log, non_negative_int, positive_float
 from .device import choose_dtype, resolve_device
 from .evaluation import evaluate, format_table
 from .generation import Answerer, GenerationSettings
-from .instructions import parse_instruction_file
+from .instructions import Example, parse_instruction_file
 from .modeldir import load_tokenizer_and_model
 from .prompt import FALLBACK_TEMPLATE, load_template
 
@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
 def generation_settings(args) -> GenerationSettings:
     if (args.temperature is not None or args.top_p is not None) and not args.sample:
         raise UserError("--temperature and --top-p take effect only with --sample")
+    if "" in args.stop:
+        raise UserError("--stop needs a non-empty string")
     return GenerationSettings(
         max_new_tokens=args.max_new_tokens,
         num_beams=args.num_beams,
@@ -87,8 +89,7 @@ def prompt_template(args) -> str | None:
     return template
 
 
-def load_answerer(args, out) -> Answerer:
-    settings = generation_settings(args)
+def load_answerer(args, settings: GenerationSettings, out) -> Answerer:
     device = resolve_device(args.device)
     print(f"Load model: {args.model_name}", file=out, flush=True)
     tokenizer, model = load_tokenizer_and_model(
@@ -98,14 +99,13 @@ def load_answerer(args, out) -> Answerer:
     return Answerer(model, tokenizer, prompt_template(args), settings)
 
 
-def score_file(answerer: Answerer, path, lines: str) -> None:
+def examples_to_score(path, lines: str) -> list[Example]:
     instructions = parse_instruction_file(path)
-    examples = {
+    return {
         "eval": instructions.eval,
         "train": instructions.train,
         "all": instructions.train + ([] if instructions.eval_is_train else instructions.eval),
     }[lines]
-    print(format_table(evaluate(answerer, examples)))
 
 
 def instruction_lines(args):
@@ -116,6 +116,13 @@ def answer_all(answerer: Answerer, args, out) -> None:
     stream = answerer.settings.num_beams == 1 and not args.jsonl and sys.stdout.isatty()
     if not args.instructions:
         print("Prompt:", file=out, flush=True)
+    try:
+        answer_each(answerer, args, stream)
+    except KeyboardInterrupt:  # Ctrl-C ends a conversation like the end of input does
+        print(file=out)
+
+
+def answer_each(answerer: Answerer, args, stream: bool) -> None:
     for line in instruction_lines(args):
         instruction = line.strip()
         if not instruction:
@@ -143,9 +150,12 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     # With --jsonl, stdout carries the JSON records alone.
     out = sys.stderr if args.jsonl else sys.stdout
-    answerer = load_answerer(args, out)
-    if args.eval:
-        score_file(answerer, args.eval, args.eval_lines)
+    # Everything that can be checked is checked before the model loads.
+    settings = generation_settings(args)
+    examples = examples_to_score(args.eval, args.eval_lines) if args.eval else None
+    answerer = load_answerer(args, settings, out)
+    if examples is not None:
+        print(format_table(evaluate(answerer, examples)))
     else:
         answer_all(answerer, args, out)
     return 0

@@ -171,3 +171,29 @@ def test_held_out_spell_comes_back_in_spell_form(trained_model_dir):
     assert spells and all(
         re.fullmatch(r"Hokus \w+, Esoterikus \w+, Hömöopathikus \w+, Alohomora!", a["answer"]) for a in spells
     )
+
+
+class InterruptedInput:
+    """Standard input on which the user presses Ctrl-C after the first line."""
+
+    def __iter__(self):
+        yield "Zähle bis drei.\n"
+        raise KeyboardInterrupt
+
+
+def test_ctrl_c_ends_the_conversation_with_exit_0(trained_model_dir, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "stdin", InterruptedInput())
+    assert run_cli(main, ["--model-name", str(trained_model_dir)]) == 0
+    assert capsys.readouterr().out.endswith("Response:\nEins, zwei, drei.\nPrompt:\n\n")
+
+
+def test_bad_eval_file_is_reported_before_the_model_loads(tmp_path, capsys):
+    path = tmp_path / "f.txt"
+    path.write_text("Frage ohne Trenner\n", encoding="utf-8")
+    assert generate(["--model-name", str(tmp_path / "no-model"), "--eval", str(path)]) == 2
+    assert capsys.readouterr().err == f"error: {path}:1: expected 'instruction#answer', found no '#'\n"
+
+
+def test_empty_stop_string_is_refused(capsys):
+    assert generate(["--stop", "", "Hallo!"]) == 2
+    assert capsys.readouterr().err == "error: --stop needs a non-empty string\n"
