@@ -1,5 +1,7 @@
 """Device and dtype choice, as pure functions so that the CUDA paths are testable on a CPU."""
 
+from pathlib import Path
+
 import torch
 
 from .cli import UserError
@@ -33,3 +35,11 @@ def check_mixed_precision(device: str, *, bf16: bool, fp16: bool, cuda_bf16_supp
         raise UserError("--fp16 trains on CUDA only; on a CPU use --bf16 or full precision")
     if bf16 and device == "cuda" and not cuda_bf16_supported:
         raise UserError("--bf16: this GPU has no bfloat16 support (it came with Ampere); use --fp16")
+
+
+def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether the CPU computes in bfloat16 natively (AVX512-BF16 or AMX); elsewhere it is emulated and slow."""
+    if cpuinfo is None:
+        path = Path("/proc/cpuinfo")
+        cpuinfo = path.read_text() if path.exists() else ""
+    return bool({"avx512_bf16", "amx_bf16"} & set(cpuinfo.split()))

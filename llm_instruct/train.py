@@ -15,7 +15,7 @@ from transformers import Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 
 from .cli import HelpFormatter, UserError, dropout_rate, log, non_negative_float, positive_float, positive_int
-from .device import check_mixed_precision, resolve_device
+from .device import check_mixed_precision, cpu_has_native_bf16, resolve_device
 from .evaluation import evaluate, format_table
 from .generation import Answerer, GenerationSettings
 from .instructions import InstructionSet, parse_instruction_file
@@ -180,7 +180,7 @@ def training_arguments(args, checkpoint_dir: Path, device: str) -> TrainingArgum
         logging_strategy="epoch",
         eval_strategy="epoch",
         save_strategy="epoch",
-        save_total_limit=1,  # a 1.5B checkpoint with optimizer state is about 18 GB
+        save_total_limit=1,  # the 1b5 model with optimizer state makes a 16 GB checkpoint
         seed=args.seed,
         use_cpu=device == "cpu",
         remove_unused_columns=False,  # the collator needs prompt_length
@@ -229,6 +229,8 @@ def run(args: argparse.Namespace, callbacks=()) -> Path:
     check_mixed_precision(
         device, bf16=args.bf16, fp16=args.fp16, cuda_bf16_supported=device == "cuda" and torch.cuda.is_bf16_supported()
     )
+    if args.bf16 and device == "cpu" and not cpu_has_native_bf16():
+        log("Warning: this CPU has no native bfloat16 (AVX512-BF16 or AMX); --bf16 will train far slower than fp32.")
     model_dir = Path(args.output_dir) / args.output_model
     checkpoint_dir = Path(args.output_dir) / f"checkpoints-{args.output_model}"
     training_args = training_arguments(args, checkpoint_dir, device)  # joins the process group, if any

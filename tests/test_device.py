@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from llm_instruct.cli import UserError
-from llm_instruct.device import check_mixed_precision, choose_device, choose_dtype
+from llm_instruct.device import check_mixed_precision, choose_device, choose_dtype, cpu_has_native_bf16
 
 
 @pytest.mark.parametrize(
@@ -53,3 +53,8 @@ def test_bf16_is_refused_on_a_gpu_without_it():
 )
 def test_mixed_precision_the_device_can_run(device, bf16, fp16, supported):
     check_mixed_precision(device, bf16=bf16, fp16=fp16, cuda_bf16_supported=supported)
+
+
+def test_native_bf16_is_read_from_the_cpu_flags():
+    assert cpu_has_native_bf16("flags : fpu avx2 avx512f avx512_bf16 amx_tile")
+    assert not cpu_has_native_bf16("flags : fpu avx2 fma f16c")
