@@ -105,3 +105,18 @@ def test_two_cpu_processes_train_one_model(training_file, tiny_bloom_dir, tmp_pa
     report = json.loads((tmp_path / "ddp" / "training_report.json").read_text())
     assert report["global_step"] == 2  # 14 lines over 2 processes x batch 8: one step per epoch
     AutoModelForCausalLM.from_pretrained(tmp_path / "ddp")
+
+
+def test_accumulation_and_checkpointing_take_fewer_optimizer_steps(training_file, tiny_bloom_dir, tmp_path):
+    # 14 lines in batches of 4 make 4 batches an epoch; summing 2 per step leaves 2 steps an epoch.
+    extra = ("--batch-size", "4", "--gradient-accumulation-steps", "2", "--gradient-checkpointing")
+    model_dir = run(lora_args(training_file, tiny_bloom_dir, tmp_path, *extra))
+    report = json.loads((model_dir / "training_report.json").read_text())
+    assert report["global_step"] == 2 * 2
+
+
+def test_bf16_mixed_precision_keeps_float32_weights(training_file, tiny_bloom_dir, tmp_path):
+    argv = ["--input-file", str(training_file), "--model-name", str(tiny_bloom_dir), "--output-dir", str(tmp_path)]
+    model_dir = run(build_parser().parse_args([*argv, "--output-model", "bf16", "--epochs", "1", "--bf16"]))
+    weights = load_file(model_dir / "model.safetensors")
+    assert {weight.dtype for weight in weights.values()} == {torch.float32}
