@@ -36,48 +36,22 @@ def run_cli(main, argv=None) -> int:
         return EXIT_INTERRUPTED
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
-    return value
+def _checked(convert, accept, name: str):
+    """An argparse type: convert the text, refuse values outside the range (argparse names it in its error)."""
+
+    def parse(text: str):
+        value = convert(text)
+        if not accept(value):
+            raise ValueError(text)
+        return value
+
+    parse.__name__ = name
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError(text)
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError(text)
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise ValueError(text)
-    return value
-
-
-def probability(text: str) -> float:
-    value = float(text)
-    if not 0 < value <= 1:
-        raise ValueError(text)
-    return value
-
-
-def dropout_rate(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 1:
-        raise ValueError(text)
-    return value
-
-
-# argparse names the type in its error message ("invalid positive_int value: '0'").
-for _check in (positive_int, non_negative_int, positive_float, non_negative_float, probability, dropout_rate):
-    _check.__name__ = _check.__name__.replace("_", " ")
+positive_int = _checked(int, lambda value: value >= 1, "positive int")
+non_negative_int = _checked(int, lambda value: value >= 0, "non-negative int")
+positive_float = _checked(float, lambda value: value > 0, "positive float")
+non_negative_float = _checked(float, lambda value: value >= 0, "non-negative float")
+probability = _checked(float, lambda value: 0 < value <= 1, "probability in (0, 1]")
+dropout_rate = _checked(float, lambda value: 0 <= value < 1, "rate in [0, 1)")
