@@ -4,6 +4,8 @@ import argparse
 import json
 import sys
 
+from transformers.utils import logging as hf_logging
+
 from .cli import HelpFormatter, UserError, log, non_negative_int, positive_float, positive_int, probability
 from .device import choose_dtype, resolve_device
 from .evaluation import evaluate, format_table
@@ -148,6 +150,7 @@ def answer_each(answerer: Answerer, args, stream: bool) -> None:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    hf_logging.disable_progress_bar()  # a bar for loading a few weight files says nothing
     # With --jsonl, stdout carries the JSON records alone.
     out = sys.stderr if args.jsonl else sys.stdout
     # Everything that can be checked is checked before the model loads.

@@ -13,6 +13,7 @@ import torch
 from accelerate import PartialState
 from transformers import Trainer, TrainingArguments, set_seed
 from transformers.trainer_utils import get_last_checkpoint
+from transformers.utils import logging as hf_logging
 
 from .cli import HelpFormatter, UserError, dropout_rate, log, non_negative_float, positive_float, positive_int
 from .device import check_mixed_precision, cpu_has_native_bf16, resolve_device
@@ -300,5 +301,7 @@ def publish_model(args, trainer, tokenizer, instructions, model_dir: Path, check
 
 
 def main(argv=None) -> int:
+    # Loading and writing weights would draw a bar per checkpoint; the Trainer's own bar stays.
+    hf_logging.disable_progress_bar()
     run(build_parser().parse_args(argv))
     return 0
