@@ -10,14 +10,17 @@ from .cli import UserError
 from .lora import ADAPTER_CONFIG, load_adapter_model
 
 
+def _not_a_model_directory(name: str) -> UserError:
+    found = ", ".join(sorted(p.name for p in Path(name).iterdir())) or "nothing"
+    return UserError(
+        f"{name} is not a model directory: expected config.json, weights (model.safetensors) "
+        f"and tokenizer files such as tokenizer.json, or a LoRA adapter ({ADAPTER_CONFIG}); found {found}"
+    )
+
+
 def _explain_unloadable(name: str, error: Exception) -> UserError:
-    path = Path(name)
-    if path.is_dir():
-        found = ", ".join(sorted(p.name for p in path.iterdir())) or "nothing"
-        return UserError(
-            f"{name} is not a model directory: expected config.json, weights (model.safetensors) "
-            f"and tokenizer files such as tokenizer.json, or a LoRA adapter ({ADAPTER_CONFIG}); found {found}"
-        )
+    if Path(name).is_dir():
+        return _not_a_model_directory(name)
     return UserError(
         f"cannot load model {name!r}: no such local directory, and the Hugging Face Hub did not "
         f"provide it (unknown name, private model, or no connection). Pass a local model "
@@ -31,7 +34,7 @@ def load_tokenizer_and_model(name: str, *, dtype, trust_remote_code: bool = Fals
     directory = Path(name)
     is_adapter = (directory / ADAPTER_CONFIG).is_file()
     if directory.is_dir() and not is_adapter and not (directory / "config.json").is_file():
-        raise _explain_unloadable(name, FileNotFoundError("config.json"))
+        raise _not_a_model_directory(name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
         if is_adapter:
@@ -61,19 +64,17 @@ class StagedDirectory:
         self.staging = self.final.with_name(f".{self.final.name}.partial")
         self.previous = self.final.with_name(f".{self.final.name}.previous")
 
-    def prepare(self) -> Path:
+    def prepare(self) -> None:
         if self.previous.exists() and not self.final.exists():
             os.replace(self.previous, self.final)  # an earlier run died between the two renames of publish
         for leftover in (self.staging, self.previous):
             shutil.rmtree(leftover, ignore_errors=True)
         self.staging.mkdir(parents=True)
-        return self.staging
 
-    def publish(self) -> Path:
+    def publish(self) -> None:
         if self.final.exists():
             os.replace(self.final, self.previous)
             os.replace(self.staging, self.final)
             shutil.rmtree(self.previous)
         else:
             os.replace(self.staging, self.final)
-        return self.final
