@@ -19,7 +19,10 @@ EVAL_MARKER = "_EVAL_"
 class Example:
     instruction: str
     answer: str
-    line_number: int
+    # Where the example stands in its file, for error messages: a line number, or a
+    # description such as "record 3" (JSON) or "row 4" (CSV).
+    location: int | str
+    input: str = ""  # Alpaca's optional context for the instruction; empty for most examples
 
 
 @dataclass(frozen=True)
@@ -30,10 +33,15 @@ class InstructionSet:
 
 
 class InstructionFileError(UserError):
-    def __init__(self, path, message: str, line_number: int | None = None):
-        where = f"{path}:{line_number}" if line_number else f"{path}"
+    def __init__(self, path, message: str, location: int | str | None = None):
+        if location is None:
+            where = f"{path}"
+        elif isinstance(location, int):
+            where = f"{path}:{location}"
+        else:
+            where = f"{path}: {location}"
         super().__init__(f"{where}: {message}")
-        self.line_number = line_number
+        self.location = location
 
 
 def _decoded_lines(path: Path) -> list[str]:

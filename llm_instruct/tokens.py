@@ -43,7 +43,7 @@ def encode_examples(tokenizer, template: str, examples: list[Example], max_lengt
                 path,
                 f"the answer is {len(answer_ids)} tokens with EOS, leaving no room for the prompt "
                 f"within --max-length {max_length}",
-                example.line_number,
+                example.location,
             )
         if len(prompt_ids) > room_for_prompt:
             # Keep the prompt's end: it holds the instruction and the cue "Antwort: \n".
