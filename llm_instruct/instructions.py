@@ -44,7 +44,7 @@ class InstructionFileError(UserError):
         self.location = location
 
 
-def _decoded_lines(path: Path) -> list[str]:
+def decoded_lines(path: Path) -> list[str]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -74,7 +74,7 @@ def parse_instruction_file(path) -> InstructionSet:
     examples: list[Example] = []
     eval_start = None  # index into examples where the evaluation lines begin
     marker_line = None
-    for number, line in enumerate(_decoded_lines(path), start=1):
+    for number, line in enumerate(decoded_lines(path), start=1):
         if not line.strip():
             continue
         # Only a '#' in the first column makes a comment: an indented "  #Antwort" is a
