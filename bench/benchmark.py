@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
-"""Training and generation speed and peak memory on randomly initialised models of real shapes.
+"""Training and generation speed, peak memory and the memory estimate, on random models of real shapes.
 
-    python bench/benchmark.py                       # every shape and configuration (about 15 minutes on 2 cores)
-    python bench/benchmark.py --shapes 350m --steps 1
+    python bench/benchmark.py                                  # CPU: both shapes, full and LoRA (about 20 minutes on 2 cores)
+    python bench/benchmark.py --shapes 350m --steps 3
+    python bench/benchmark.py --device cuda --precision bf16   # GPU rows
+    python bench/benchmark.py --device cuda --tutorial-run 1b5 # the tutorial's whole run, time split by phase
 
-On a CPU without native bf16 instructions (AVX512-BF16 or AMX) the bf16 rows are skipped unless
---emulated-bf16 is given: emulated, one training step takes many times as long as in fp32.
-Each configuration runs in its own process under /usr/bin/time -v, so that its peak resident
-memory is that of the whole process. Training runs the project's own pieces (instruction
-file, template, collator, LoRA, Trainer) on instruct_ger_bsp_1.txt; the weights are random,
-so only speed and memory mean anything here, not the answers.
+Each row runs in its own process (under /usr/bin/time -v on a CPU, for the peak resident memory of
+the whole process; on CUDA the peak comes from torch.cuda.max_memory_allocated). Training runs
+the project's own pieces (instruction file, template, length-grouped batches, collator, answer-only
+logits, LoRA, Trainer) on instruct_ger_bsp_1.txt. The weights are random, so only speed and memory
+mean anything here, not the answers. MFU compares training FLOPs on real tokens (6 per parameter
+and token for full fine-tuning, 4 for LoRA, whose frozen weights get no weight gradients) with the
+matrix-multiply rate measured in the same process, before and after the timed steps.
 """
 
 import argparse
@@ -18,22 +21,19 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from llm_instruct.device import cpu_has_native_bf16  # after sys.path names the project
-
 # Shapes of the tutorial's base models (malteos/bloom-1b5-clp-german, malteos/bloom-350m-german).
 SHAPES = {
     "1b5": {"n_layer": 24, "hidden_size": 2048, "n_head": 16, "vocab_size": 50304},
     "350m": {"n_layer": 24, "hidden_size": 1024, "n_head": 16, "vocab_size": 50304},
 }
-CONFIGURATIONS = [("full", "fp32"), ("full", "bf16"), ("lora", "fp32"), ("lora", "bf16")]
-# Full fine-tuning with AdamW holds fp32 weights, gradients and two moments: 16 bytes a parameter.
-FULL_FINETUNE_BYTES_PER_PARAMETER = 16
+BATCH_SIZE = 8
 
 
 def parameter_count(shape: dict) -> int:
@@ -42,188 +42,320 @@ def parameter_count(shape: dict) -> int:
     return vocab * hidden + layers * per_layer + 4 * hidden  # embeddings (tied head), embedding and final norms
 
 
-def total_memory_bytes() -> int:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def measure_gemm_flops(size: int = 2048, repeats: int = 10, rounds: int = 3) -> float:
-    """The best of a few rounds: the machine's fp32 matrix-multiply rate, what MFU is measured against."""
+def measure_gemm_flops(device: str, dtype_name: str) -> float:
+    """The best of a few rounds of a square matrix product: what MFU is measured against."""
     import torch
 
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
+    size, repeats = (8192, 20) if device == "cuda" else (2048, 10)
+    a, b = (torch.randn(size, size, device=device).to(dtype) for _ in range(2))
     torch.mm(a, b)
     best = float("inf")
-    for _ in range(rounds):
+    for _ in range(3):
+        if device == "cuda":
+            torch.cuda.synchronize()
         started = time.perf_counter()
         for _ in range(repeats):
             torch.mm(a, b)
+        if device == "cuda":
+            torch.cuda.synchronize()
         best = min(best, time.perf_counter() - started)
     return 2 * size**3 * repeats / best
 
 
-def worker(args) -> dict:
-    """One configuration: a few training steps, then a few answers. Prints a JSON line."""
-    import torch
-    from transformers import BloomConfig, BloomForCausalLM, Trainer, TrainerCallback, TrainingArguments
-
-    from llm_instruct.generation import Answerer, GenerationSettings
-    from llm_instruct.instructions import parse_instruction_file
-    from llm_instruct.lora import LoraSettings, add_lora
-    from llm_instruct.prompt import DEFAULT_TEMPLATE, format_prompt
+def example_data():
+    """The example file's training examples, a tokenizer trained on them and their encoding."""
+    from llm_instruct.prompt import PromptStyle
+    from llm_instruct.sources import read_instructions
     from llm_instruct.tiny import train_byte_level_tokenizer
-    from llm_instruct.tokens import CompletionOnlyCollator, encode_examples
+    from llm_instruct.tokens import encode_examples
 
-    instructions = parse_instruction_file(ROOT / "instruct_ger_bsp_1.txt")
-    texts = [format_prompt(DEFAULT_TEMPLATE, e.instruction) + e.answer for e in instructions.train]
+    instructions = read_instructions(ROOT / "instruct_ger_bsp_1.txt")
+    style = PromptStyle()
+    texts = [style.format(e.instruction) + e.answer for e in instructions.train]
     tokenizer = train_byte_level_tokenizer(texts, vocab_size=4000)
+    encoded = encode_examples(tokenizer, style, instructions.train, 512, "instruct_ger_bsp_1.txt")
+    return instructions, style, tokenizer, encoded
+
+
+def random_bloom(shape: str, tokenizer, device: str):
+    import torch
+    from transformers import BloomConfig, BloomForCausalLM
+
     torch.manual_seed(0)
-    model = BloomForCausalLM(BloomConfig(**SHAPES[args.shape], eos_token_id=tokenizer.eos_token_id))
-    if args.mode == "lora":
-        model = add_lora(model, LoraSettings(r=16, alpha=32, dropout=0.05))
-    features = encode_examples(tokenizer, DEFAULT_TEMPLATE, instructions.train, 512, "instruct_ger_bsp_1.txt").features
+    config = BloomConfig(**SHAPES[shape], eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    with torch.device(device):
+        return BloomForCausalLM(config)
 
-    collate = CompletionOnlyCollator(tokenizer.pad_token_id)
-    timed = {"tokens": 0, "seconds": 0.0, "steps": 0}
 
-    class CountingCollator:
-        def __call__(self, batch):
-            collated = collate(batch)
-            timed["last_tokens"] = int(collated["attention_mask"].sum())
-            return collated
+def train_worker(args) -> dict:
+    """One row: a few timed training steps after a warm-up, then a few answers."""
+    import torch
+    from transformers import TrainerCallback, TrainingArguments
+
+    from llm_instruct.device import base_weights_dtype
+    from llm_instruct.generation import Answerer, GenerationSettings
+    from llm_instruct.lora import LoraSettings, add_lora
+    from llm_instruct.trainer import build_trainer
+
+    instructions, style, tokenizer, encoded = example_data()
+    bf16 = args.precision == "bf16"
+    lora = args.mode == "lora"
+    model = random_bloom(args.shape, tokenizer, args.device)
+    model.to(base_weights_dtype(args.device, lora=lora, bf16=bf16, fp16=False))
+    if lora:
+        model = add_lora(model, LoraSettings(r=16, alpha=32, dropout=0.05), "random")
+    timed = {"tokens": 0, "seconds": 0.0, "steps": 0, "last_tokens": 0}
 
     class StepTimer(TrainerCallback):
         def on_step_begin(self, *_, **__):
+            if args.device == "cuda":
+                torch.cuda.synchronize()
             self.started = time.perf_counter()
 
         def on_step_end(self, args_, state, *_, **__):
+            if args.device == "cuda":
+                torch.cuda.synchronize()
             if state.global_step > 1:  # the first step warms up allocators and kernels
                 timed["seconds"] += time.perf_counter() - self.started
                 timed["tokens"] += timed["last_tokens"]
                 timed["steps"] += 1
 
-    trainer = Trainer(
-        model=model,
-        args=TrainingArguments(
-            output_dir=args.scratch,
-            max_steps=args.steps + 1,
-            per_device_train_batch_size=8,
-            learning_rate=2e-5,
-            bf16=args.precision == "bf16",
-            use_cpu=True,
-            save_strategy="no",
-            logging_strategy="no",
-            remove_unused_columns=False,
-            report_to="none",
-            disable_tqdm=True,
-        ),
-        train_dataset=features,
-        data_collator=CountingCollator(),
-        callbacks=[StepTimer()],
+    training_args = TrainingArguments(
+        output_dir=args.scratch,
+        max_steps=args.steps + 1,
+        per_device_train_batch_size=BATCH_SIZE,
+        learning_rate=2e-5,
+        optim=args.optim,
+        bf16=bf16,
+        use_cpu=args.device == "cpu",
+        save_strategy="no",
+        logging_strategy="no",
+        remove_unused_columns=False,
+        prediction_loss_only=True,
+        report_to="none",
+        disable_tqdm=True,
+        seed=42,
     )
-    trainer.train()
-    result = {"train_tokens_per_second": timed["tokens"] / timed["seconds"], "train_steps": timed["steps"]}
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    result["trainable_parameters"] = trainable
+    trainer = build_trainer(
+        model, tokenizer, training_args, encoded, None, group_by_length=not args.no_grouping, callbacks=[StepTimer()]
+    )
+    collate = trainer.data_collator
 
-    if args.generate:
-        model = model.merge_and_unload() if args.mode == "lora" else model
-        dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
-        model = model.to(dtype).eval()
-        answerer = Answerer(model, tokenizer, DEFAULT_TEMPLATE, GenerationSettings(max_new_tokens=32, num_beams=5))
+    def counting_collator(features):
+        batch = collate(features)
+        timed["last_tokens"] = int(batch["attention_mask"].sum())
+        return batch
+
+    trainer.data_collator = counting_collator
+    gemm_before = measure_gemm_flops(args.device, args.precision)
+    trainer.train()
+    gemm_after = measure_gemm_flops(args.device, args.precision)
+    result = {
+        "train_tokens_per_second": timed["tokens"] / timed["seconds"],
+        "train_steps": timed["steps"],
+        "gemm_flops": max(gemm_before, gemm_after),
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+    }
+    if args.device == "cuda":
+        result["peak_gpu_gib"] = torch.cuda.max_memory_allocated() / 2**30
+
+    if args.answers:
+        trainer.optimizer = None
+        model = model.merge_and_unload() if lora else model
+        # generate.py's default: float16 on CUDA, float32 on a CPU.
+        dtype = torch.float16 if args.device == "cuda" else torch.float32
+        answerer = Answerer(model.to(dtype).eval(), tokenizer, style, GenerationSettings(max_new_tokens=32))
         # Random weights hardly ever produce EOS or a newline, so every answer runs to the limit.
         answers = [answerer.answer(e.instruction) for e in instructions.eval[: args.answers]]
         seconds = sum(a.seconds for a in answers)
         result["generate_tokens_per_second"] = sum(a.new_tokens for a in answers) / seconds
         result["seconds_per_answer"] = seconds / len(answers)
-    print("RESULT " + json.dumps(result))
     return result
 
 
-def run_configuration(shape: str, mode: str, precision: str, args) -> dict:
-    command = [
-        "/usr/bin/time", "-v", sys.executable, __file__, "--worker",
-        "--shape", shape, "--mode", mode, "--precision", precision,
-        "--steps", str(args.steps), "--answers", str(args.answers), "--scratch", args.scratch,
-    ]  # fmt: skip
-    if precision == "fp32":  # generate.py answers in float32 on a CPU
-        command.append("--generate")
+def io_written_bytes() -> int:
+    fields = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
+    return int(fields["write_bytes"]) or int(fields["wchar"])
+
+
+def tutorial_worker(args) -> dict:
+    """instruct_ger.py's whole run, as a user starts it, on a random model of the shape saved like a hub model."""
+    import torch
+
+    from llm_instruct.train import main
+
+    _, _, tokenizer, _ = example_data()
+    base = Path(args.scratch) / f"random-{args.shape}"
+    if not (base / "config.json").is_file():
+        random_bloom(args.shape, tokenizer, "cpu").save_pretrained(base)
+        tokenizer.save_pretrained(base)
+    written_before = io_written_bytes()
+    output = Path(args.scratch) / "tutorial"
+    argv = ["--model-name", str(base), "--output-dir", str(output), "--device", args.device]
+    argv += ["--epochs", str(args.epochs)] + (["--bf16"] if args.precision == "bf16" else [])
+    main(argv)
+    model_dir = output / "instruct_ger_bsp_1_1b5_ep4"
+    report = json.loads((model_dir / "training_report.json").read_text())
+    result = {
+        "seconds": report["seconds"],
+        "written_bytes": io_written_bytes() - written_before,
+        "model_dir_bytes": sum(f.stat().st_size for f in model_dir.iterdir()),
+        "optimizer": report["optimizer"],
+    }
+    if args.device == "cuda":
+        result["peak_gpu_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    return result
+
+
+def run_worker(extra: list[str], args) -> dict:
+    command = [sys.executable, __file__, "--worker", "--device", args.device, "--scratch", args.scratch, *extra]
+    if args.device == "cpu":
+        command = ["/usr/bin/time", "-v", *command]
     started = time.perf_counter()
     completed = subprocess.run(
         command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, check=False
     )
     wall = time.perf_counter() - started
     found = re.search(r"^RESULT (.*)$", completed.stdout, re.MULTILINE)
-    peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", completed.stderr)
     if completed.returncode != 0 or not found:
         tail = completed.stderr.strip().splitlines()[-3:]
         return {"error": f"exit {completed.returncode}: {' | '.join(tail)}", "wall_seconds": wall}
     result = json.loads(found.group(1))
-    result.update(peak_rss_gib=int(peak.group(1)) / 2**20, wall_seconds=wall)
+    peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", completed.stderr)
+    if peak:
+        result["peak_rss_gib"] = int(peak.group(1)) / 2**20
+    result["wall_seconds"] = wall
     return result
+
+
+def training_rows(args) -> list[str]:
+    from llm_instruct.precision import TRAINING_SHAPE, time_matmuls
+
+    rows = [
+        "| shape | params | mode | precision | train tok/s | MFU | peak memory GiB | estimate GiB | s/answer |",
+        "|" + "---|" * 9,
+    ]
+    # Emulated bf16 (a CPU without bf16 instructions) can run 30x slower than fp32: not worth minutes here.
+    bf16_too_slow = args.device == "cpu" and time_matmuls(TRAINING_SHAPE).bf16_speedup < 1 / 3
+    for shape in args.shapes:
+        params = parameter_count(SHAPES[shape])
+        for mode in args.modes:
+            for precision in args.precision:
+                label = f"| {shape} | {params / 1e9:.2f}B | {mode} | {precision} |"
+                if precision == "bf16" and bf16_too_slow and not args.slow_bf16:
+                    rows.append(f"{label} skipped: bf16 runs over 3x slower than fp32 on this CPU | | | | |")
+                    print(rows[-1], flush=True)
+                    continue
+                extra = ["--shape", shape, "--mode", mode, "--precision", precision, "--optim", args.optim]
+                extra += ["--steps", str(args.steps), "--answers", str(args.answers)]
+                extra += ["--no-grouping"] if args.no_grouping else []
+                result = run_worker(extra, args)
+                if "error" in result:
+                    rows.append(f"{label} failed: {result['error']} | | | | |")
+                else:
+                    flops_per_token = (6 if mode == "full" else 4) * params
+                    mfu = result["train_tokens_per_second"] * flops_per_token / result["gemm_flops"]
+                    peak = result.get("peak_gpu_gib", result.get("peak_rss_gib", float("nan")))
+                    answer = f"{result['seconds_per_answer']:.2f}" if "seconds_per_answer" in result else "-"
+                    estimate = memory_estimate_gib(shape, mode, precision, args)
+                    rows.append(
+                        f"{label} {result['train_tokens_per_second']:.1f} | {mfu:.0%} | {peak:.1f} | "
+                        f"{estimate:.1f} | {answer} |"
+                    )
+                print(rows[-1], flush=True)
+    return rows
+
+
+def memory_estimate_gib(shape: str, mode: str, precision: str, args) -> float:
+    """What the preflight estimates for the training part of this row."""
+    from llm_instruct.memory import MemoryPlan, estimate_peak_bytes
+
+    shape_config = SHAPES[shape]
+    _, _, _, encoded = example_data()
+    plan = MemoryPlan(
+        parameters=parameter_count(shape_config),
+        trainable=None if mode == "full" else 0,
+        hidden_size=shape_config["hidden_size"],
+        layers=shape_config["n_layer"],
+        vocab_size=shape_config["vocab_size"],
+        batch_size=BATCH_SIZE,
+        sequence_length=max(encoded.lengths),
+        device=args.device,
+        lora=mode == "lora",
+        bf16=precision == "bf16",
+        optimizer=args.optim,
+        whole_run=False,
+    )
+    return estimate_peak_bytes(plan) / 2**30
+
+
+def tutorial_row(args) -> list[str]:
+    result = run_worker(
+        ["--tutorial-run", args.tutorial_run, "--precision", args.precision[0], "--epochs", str(args.epochs)], args
+    )
+    if "error" in result:
+        return [f"tutorial run failed: {result['error']}"]
+    seconds = result["seconds"]
+    compute = seconds["training"] - seconds["checkpoints"] - seconds["evaluation_loss"]
+    peak = result.get("peak_gpu_gib", result.get("peak_rss_gib", float("nan")))
+    return [
+        "| phase | seconds |",
+        "|---|---|",
+        *(f"| {phase} | {value:.1f} |" for phase, value in seconds.items()),
+        f"| training compute (training minus checkpoints and evaluation loss) | {compute:.1f} |",
+        "",
+        (
+            f"Inside trainer.train(): {seconds['training'] / compute:.2f}x the training compute time. "
+            f"Written: {result['written_bytes'] / 1e9:.2f} GB = {result['written_bytes'] / result['model_dir_bytes']:.2f}x "
+            f"the model directory ({result['model_dir_bytes'] / 1e9:.2f} GB). Peak memory {peak:.1f} GiB. "
+            f"Optimizer: {result['optimizer']}. Wall time {result['wall_seconds']:.0f} s."
+        ),
+    ]
+
+
+def describe_machine(device: str) -> str:
+    import torch
+
+    if device == "cuda":
+        return f"{torch.cuda.get_device_name()}, torch {torch.__version__}"
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        "unknown CPU",
+    )  # fmt: skip
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return f"{cpu}, {os.cpu_count()} cores, {memory / 2**30:.1f} GiB, torch {torch.__version__}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--shapes", nargs="+", choices=list(SHAPES), default=["350m", "1b5"])
-    parser.add_argument("--steps", type=int, default=2, help="timed training steps (after one warm-up step)")
-    parser.add_argument("--answers", type=int, default=1, help="answers generated per configuration")
-    parser.add_argument("--scratch", default="/tmp/llm-instruct-bench", help="Trainer output folder (nothing is saved)")
-    parser.add_argument("--emulated-bf16", action="store_true", help="run bf16 on a CPU without native bf16 too")
+    parser.add_argument("--modes", nargs="+", choices=["full", "lora"], default=["full", "lora"])
+    parser.add_argument("--precision", nargs="+", choices=["fp32", "bf16"], default=None, help="default: fp32 bf16")
+    parser.add_argument("--optim", default="adamw_torch_fused", help="the Trainer's optimizer name")
+    parser.add_argument("--steps", type=int, default=3, help="timed training steps (after one warm-up step)")
+    parser.add_argument("--answers", type=int, default=1, help="answers generated per row (5 beams, 32 tokens)")
+    parser.add_argument("--no-grouping", action="store_true", help="shuffle freely instead of grouping by length")
+    parser.add_argument("--slow-bf16", action="store_true", help="run bf16 rows even where bf16 is over 3x slower")
+    parser.add_argument("--tutorial-run", choices=list(SHAPES), help="instead: the whole CLI run on this shape")
+    parser.add_argument("--epochs", type=int, default=4, help="with --tutorial-run")
+    parser.add_argument("--scratch", default=None, help="folder for Trainer output and the saved random model")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--shape", choices=list(SHAPES), help=argparse.SUPPRESS)
     parser.add_argument("--mode", choices=["full", "lora"], help=argparse.SUPPRESS)
-    parser.add_argument("--precision", choices=["fp32", "bf16"], help=argparse.SUPPRESS)
-    parser.add_argument("--generate", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.precision = args.precision or ["fp32", "bf16"]
     if args.worker:
-        worker(args)
+        args.precision = args.precision[0]
+        result = tutorial_worker(args) if args.tutorial_run else train_worker(args)
+        print("RESULT " + json.dumps(result), flush=True)
         return
-
-    import torch
-
-    gemm = measure_gemm_flops()
-    memory = total_memory_bytes()
-    print(
-        f"Machine: {os.cpu_count()} CPU cores, {memory / 2**30:.1f} GiB, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, native bf16: {'yes' if cpu_has_native_bf16() else 'no'}"
-    )
-    print(f"Measured fp32 GEMM rate (2048x2048 matmul): {gemm / 1e9:.1f} GFLOP/s")
-    header = "| shape | params | mode | precision | train tok/s | MFU | peak RSS GiB | gen tok/s | s/answer |"
-    rows = [header, "|" + "---|" * 9]
-    for shape in args.shapes:
-        params = parameter_count(SHAPES[shape])
-        for mode, precision in CONFIGURATIONS:
-            label = f"| {shape} | {params / 1e9:.2f}B | {mode} | {precision} |"
-            needed = params * FULL_FINETUNE_BYTES_PER_PARAMETER
-            if precision == "bf16" and not (cpu_has_native_bf16() or args.emulated_bf16):
-                rows.append(f"{label} skipped: no native bf16 on this CPU (--emulated-bf16 runs it anyway) | | | | |")
-                print(rows[-1], flush=True)
-                continue
-            if mode == "full" and needed > memory:
-                rows.append(
-                    f"{label} does not fit: weights, gradients and AdamW state alone need "
-                    f"{needed / 2**30:.1f} GiB | | | | |"
-                )
-                print(rows[-1], flush=True)
-                continue
-            result = run_configuration(shape, mode, precision, args)
-            if "error" in result:
-                rows.append(f"{label} failed: {result['error']} | | | | |")
-            else:
-                # Full training costs about 6 FLOPs per parameter and token (forward 2, backward 4);
-                # with frozen base weights LoRA skips their weight gradients: about 4.
-                flops_per_token = (6 if mode == "full" else 4) * params
-                mfu = result["train_tokens_per_second"] * flops_per_token / gemm
-                generation = (
-                    f"{result['generate_tokens_per_second']:.2f} | {result['seconds_per_answer']:.1f}"
-                    if "generate_tokens_per_second" in result
-                    else "- | -"
-                )
-                rows.append(
-                    f"{label} {result['train_tokens_per_second']:.1f} | {mfu:.0%} | "
-                    f"{result['peak_rss_gib']:.1f} | {generation} |"
-                )
-            print(rows[-1], flush=True)
+    scratch = tempfile.TemporaryDirectory(prefix="llm-instruct-bench-") if args.scratch is None else None
+    args.scratch = args.scratch or scratch.name
+    print(f"Machine: {describe_machine(args.device)}", flush=True)
+    rows = tutorial_row(args) if args.tutorial_run else training_rows(args)
     print()
     print("\n".join(rows))
 

@@ -11,6 +11,10 @@ class UserError(Exception):
     """Bad input the user can fix; shown as one line, without a traceback."""
 
 
+class StoppedEarly(Exception):
+    """A run stopped on request where it can continue from; the message says how."""
+
+
 def log(message: str) -> None:
     """Diagnostics go to stderr so that stdout can carry results alone (see --jsonl)."""
     print(message, file=sys.stderr, flush=True)
@@ -31,6 +35,9 @@ def run_cli(main, argv=None) -> int:
     except UserError as error:
         log(f"error: {error}")
         return EXIT_USAGE
+    except StoppedEarly as stopped:
+        log(str(stopped))
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         log("Interrupted.")
         return EXIT_INTERRUPTED

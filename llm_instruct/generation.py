@@ -1,8 +1,9 @@
-"""Answering one instruction: prompt ids in, the answer line out.
+"""Answering one instruction: prompt ids in, the answer out.
 
-Generation stops at EOS or at the first token whose text holds a newline, since
-every trained answer is one line. Both are read off the loaded tokenizer rather
-than hard-coded, so any vocabulary works.
+Generation stops at EOS and, for a model whose trained answers are all one line, at the
+first token whose text holds a newline. Both are read off the loaded tokenizer rather
+than hard-coded, so any vocabulary works. A model trained on multi-line answers stops at
+EOS (and --stop strings) only, and its answer is kept as it is, newlines included.
 """
 
 import time
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from transformers import TextStreamer
 
-from .prompt import format_prompt
+from .prompt import PromptStyle
 from .tokens import encode_prompt
 
 
@@ -40,30 +41,32 @@ def newline_token_ids(tokenizer) -> list[int]:
     return [token_id for token_id, text in enumerate(decoded) if "\n" in text]
 
 
-def stop_token_ids(tokenizer) -> list[int]:
+def stop_token_ids(tokenizer, multiline: bool = False) -> list[int]:
+    if multiline:
+        return [tokenizer.eos_token_id]
     return [tokenizer.eos_token_id] + [i for i in newline_token_ids(tokenizer) if i != tokenizer.eos_token_id]
 
 
-def cut_answer(text: str, stop: tuple[str, ...] = ()) -> str:
-    """The answer line: text up to the first newline or stop string."""
+def cut_answer(text: str, stop: tuple[str, ...] = (), multiline: bool = False) -> str:
+    """The answer: text up to the first stop string and, for one-line answers, the first newline."""
     end = len(text)
-    for marker in ("\n", *stop):
+    for marker in stop if multiline else ("\n", *stop):
         found = text.find(marker)
         if found != -1:
             end = min(end, found)
     return text[:end]
 
 
-class AnswerLineStreamer(TextStreamer):
+class AnswerStreamer(TextStreamer):
     """Prints the answer while it is generated, up to where cut_answer ends it."""
 
-    def __init__(self, tokenizer, stop: tuple[str, ...] = ()):
+    def __init__(self, tokenizer, stop: tuple[str, ...] = (), multiline: bool = False):
         super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
-        self.stop, self.text, self.printed = stop, "", 0
+        self.stop, self.multiline, self.text, self.printed = stop, multiline, "", 0
 
     def on_finalized_text(self, text: str, stream_end: bool = False):
         self.text += text
-        visible = cut_answer(self.text, self.stop)
+        visible = cut_answer(self.text, self.stop, self.multiline)
         if len(visible) > self.printed:
             print(visible[self.printed :], end="", flush=True)
             self.printed = len(visible)
@@ -72,16 +75,17 @@ class AnswerLineStreamer(TextStreamer):
 
 
 class Answerer:
-    """Wraps instructions in the model's template and generates their answers."""
+    """Wraps instructions in the model's prompt style and generates their answers."""
 
-    def __init__(self, model, tokenizer, template: str | None, settings: GenerationSettings):
-        self.model, self.tokenizer, self.template, self.settings = model, tokenizer, template, settings
-        self.stop_ids = stop_token_ids(tokenizer)
+    def __init__(self, model, tokenizer, style: PromptStyle, settings: GenerationSettings):
+        self.model, self.tokenizer, self.style, self.settings = model, tokenizer, style, settings
+        self.multiline = style.multiline_answers
+        self.stop_ids = stop_token_ids(tokenizer, self.multiline)
 
-    def _generate_kwargs(self, max_new_tokens: int) -> dict:
+    def _generate_kwargs(self) -> dict:
         settings = self.settings
         kwargs = {
-            "max_new_tokens": max_new_tokens,
+            "max_new_tokens": settings.max_new_tokens,
             "num_beams": settings.num_beams,
             "do_sample": settings.sample,
             "no_repeat_ngram_size": settings.no_repeat_ngram_size,
@@ -96,18 +100,18 @@ class Answerer:
         return kwargs
 
     @torch.inference_mode()
-    def answer(self, instruction: str, *, stream: bool = False, max_new_tokens: int | None = None) -> Answer:
-        prompt = instruction if self.template is None else format_prompt(self.template, instruction)
+    def answer(self, instruction: str, input_text: str = "", *, stream: bool = False) -> Answer:
+        prompt = self.style.format(instruction, input_text)
         prompt_ids = torch.tensor([encode_prompt(self.tokenizer, prompt)], device=self.model.device)
-        streamer = AnswerLineStreamer(self.tokenizer, self.settings.stop) if stream else None
+        streamer = AnswerStreamer(self.tokenizer, self.settings.stop, self.multiline) if stream else None
         started = time.perf_counter()
         output = self.model.generate(
             input_ids=prompt_ids,
             attention_mask=torch.ones_like(prompt_ids),
             streamer=streamer,
-            **self._generate_kwargs(max_new_tokens or self.settings.max_new_tokens),
+            **self._generate_kwargs(),
         )
         seconds = time.perf_counter() - started
         new_ids = output[0, prompt_ids.shape[1] :].tolist()
         text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
-        return Answer(cut_answer(text, self.settings.stop).strip(), len(new_ids), seconds)
+        return Answer(cut_answer(text, self.settings.stop, self.multiline).strip(), len(new_ids), seconds)

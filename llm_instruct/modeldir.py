@@ -4,10 +4,11 @@ import os
 import shutil
 from pathlib import Path
 
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from .cli import UserError
-from .lora import ADAPTER_CONFIG, load_adapter_model
+from .hub import ModelSource, resolve_model_source
+from .lora import ADAPTER_CONFIG, adapter_base, apply_saved_adapter
 
 
 def _not_a_model_directory(name: str) -> UserError:
@@ -28,27 +29,58 @@ def _explain_unloadable(name: str, error: Exception) -> UserError:
     )
 
 
-def load_tokenizer_and_model(name: str, *, dtype, trust_remote_code: bool = False):
-    """Load both, by hub name or local path, in an explicit dtype (transformers 5 would otherwise
-    keep the checkpoint's stored dtype, e.g. fp16, which must not be trained on a CPU)."""
+def check_model_directory(name: str) -> None:
     directory = Path(name)
-    is_adapter = (directory / ADAPTER_CONFIG).is_file()
-    if directory.is_dir() and not is_adapter and not (directory / "config.json").is_file():
+    if directory.is_dir() and not (directory / ADAPTER_CONFIG).is_file() and not (directory / "config.json").is_file():
         raise _not_a_model_directory(name)
+
+
+def load_tokenizer(source: ModelSource, *, trust_remote_code: bool = False):
     try:
-        tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
-        if is_adapter:
-            model = load_adapter_model(name, dtype=dtype, trust_remote_code=trust_remote_code)
-        else:
-            model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype, trust_remote_code=trust_remote_code)
+        tokenizer = AutoTokenizer.from_pretrained(
+            source.name, trust_remote_code=trust_remote_code, local_files_only=source.local_files_only
+        )
     except (OSError, ValueError) as error:
-        raise _explain_unloadable(name, error) from error
+        raise _explain_unloadable(source.name, error) from error
     if tokenizer.eos_token_id is None:
-        raise UserError(f"the tokenizer of {name} defines no EOS token, so answers could not be taught to end")
+        raise UserError(f"the tokenizer of {source.name} defines no EOS token, so answers could not be taught to end")
     if tokenizer.pad_token_id is None:
         # Safe here: the collator finds padding by position, so pad == eos hides no EOS from the loss.
         tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer, model
+    return tokenizer
+
+
+def load_config(source: ModelSource, *, trust_remote_code: bool = False):
+    try:
+        return AutoConfig.from_pretrained(
+            source.name, trust_remote_code=trust_remote_code, local_files_only=source.local_files_only
+        )
+    except (OSError, ValueError) as error:
+        raise _explain_unloadable(source.name, error) from error
+
+
+def load_model(source: ModelSource, *, dtype, trust_remote_code: bool = False):
+    """The model in an explicit dtype (transformers 5 would otherwise keep the checkpoint's stored
+    dtype, e.g. fp16, which must not be trained on a CPU); a LoRA adapter directory comes merged."""
+    try:
+        if (Path(source.name) / ADAPTER_CONFIG).is_file():
+            base = load_model(
+                resolve_model_source(adapter_base(source.name)), dtype=dtype, trust_remote_code=trust_remote_code
+            )
+            return apply_saved_adapter(base, source.name)
+        return AutoModelForCausalLM.from_pretrained(
+            source.name, dtype=dtype, trust_remote_code=trust_remote_code, local_files_only=source.local_files_only
+        )
+    except (OSError, ValueError) as error:
+        raise _explain_unloadable(source.name, error) from error
+
+
+def load_tokenizer_and_model(name: str, *, dtype, trust_remote_code: bool = False):
+    """Both, by hub name or local path (a model or adapter directory), as generate.py loads them."""
+    check_model_directory(name)
+    source = resolve_model_source(name)
+    tokenizer = load_tokenizer(source, trust_remote_code=trust_remote_code)
+    return tokenizer, load_model(source, dtype=dtype, trust_remote_code=trust_remote_code)
 
 
 class StagedDirectory:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from .instructions import Example, InstructionFileError
-from .prompt import format_prompt
+from .prompt import PromptStyle
 
 # Label value that torch's cross-entropy (and so every HF causal LM) skips.
 IGNORE_INDEX = -100
@@ -26,19 +26,40 @@ def encode_answer(tokenizer, answer: str) -> list[int]:
     return tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
 
 
+def leading_special_tokens(ids: list[int], special_ids: set[int]) -> int:
+    """How many ids at the start are special tokens (Llama's BOS), which a prompt must keep."""
+    count = 0
+    while count < len(ids) and ids[count] in special_ids:
+        count += 1
+    return count
+
+
+def cut_prompt(prompt_ids: list[int], room: int, keep_first: int) -> list[int]:
+    """The prompt within room tokens: its leading special tokens, then the end of its text,
+    which holds the instruction and the cue "Antwort: \\n". Generation always sends the BOS,
+    so a training prompt must not lose it."""
+    return prompt_ids[:keep_first] + prompt_ids[len(prompt_ids) - (room - keep_first) :]
+
+
 @dataclass(frozen=True)
 class EncodedExamples:
     features: list[dict]  # {"input_ids": [...], "prompt_length": n}
     truncated: int  # how many prompts were cut to fit max_length
 
+    @property
+    def lengths(self) -> list[int]:
+        return [len(feature["input_ids"]) for feature in self.features]
 
-def encode_examples(tokenizer, template: str, examples: list[Example], max_length: int, path) -> EncodedExamples:
+
+def encode_examples(tokenizer, style: PromptStyle, examples: list[Example], max_length: int, path) -> EncodedExamples:
     features, truncated = [], 0
+    special_ids = set(tokenizer.all_special_ids)
     for example in examples:
-        prompt_ids = encode_prompt(tokenizer, format_prompt(template, example.instruction))
+        prompt_ids = encode_prompt(tokenizer, style.format(example.instruction, example.input))
         answer_ids = encode_answer(tokenizer, example.answer)
+        keep_first = leading_special_tokens(prompt_ids, special_ids)
         room_for_prompt = max_length - len(answer_ids)
-        if room_for_prompt < 1:
+        if room_for_prompt <= keep_first:
             raise InstructionFileError(
                 path,
                 f"the answer is {len(answer_ids)} tokens with EOS, leaving no room for the prompt "
@@ -46,11 +67,17 @@ def encode_examples(tokenizer, template: str, examples: list[Example], max_lengt
                 example.location,
             )
         if len(prompt_ids) > room_for_prompt:
-            # Keep the prompt's end: it holds the instruction and the cue "Antwort: \n".
-            prompt_ids = prompt_ids[-room_for_prompt:]
+            prompt_ids = cut_prompt(prompt_ids, room_for_prompt, keep_first)
             truncated += 1
         features.append({"input_ids": prompt_ids + answer_ids, "prompt_length": len(prompt_ids)})
     return EncodedExamples(features, truncated)
+
+
+def predicted_positions(labels: torch.Tensor) -> torch.Tensor:
+    """True where the next position holds a label: the only logits the loss needs."""
+    keep = torch.zeros_like(labels, dtype=torch.bool)
+    keep[:, :-1] = labels[:, 1:] != IGNORE_INDEX
+    return keep
 
 
 @dataclass
@@ -60,9 +87,12 @@ class CompletionOnlyCollator:
     Prompt positions and padding positions get IGNORE_INDEX; the answer and its
     EOS keep their ids. Padding is found by position, never by token id, so
     pad_token_id may equal eos_token_id without hiding EOS from the loss.
+    With mark_predicted_positions, the batch also says where logits are needed
+    (predicted_positions), for models that then compute no others (answer_loss).
     """
 
     pad_token_id: int
+    mark_predicted_positions: bool = False
 
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
         width = max(len(feature["input_ids"]) for feature in features)
@@ -76,4 +106,7 @@ class CompletionOnlyCollator:
             input_ids[row, :length] = ids
             attention_mask[row, :length] = 1
             labels[row, prompt_length:length] = ids[prompt_length:]
-        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+        if self.mark_predicted_positions:
+            batch["logits_to_keep"] = predicted_positions(labels)
+        return batch

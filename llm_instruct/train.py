@@ -1,30 +1,50 @@
 """instruct_ger.py: fine-tune a causal LM on an instruction file with a completion-only loss.
 
-Under torchrun or accelerate launch every process trains; only the main process
+The flow: file -> examples (sources) -> tokens -> Trainer (trainer) -> model directory
+(publish). Under torchrun or accelerate launch every process trains; only the main process
 prints, evaluates by generation and publishes the model directory.
 """
 
 import argparse
+import contextlib
 import json
-import shutil
+import shlex
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 import torch
-from accelerate import PartialState
-from transformers import Trainer, TrainingArguments, set_seed
-from transformers.trainer_utils import get_last_checkpoint
+from transformers import set_seed
 from transformers.utils import logging as hf_logging
 
-from .cli import HelpFormatter, UserError, dropout_rate, log, non_negative_float, positive_float, positive_int
-from .device import check_mixed_precision, cpu_has_native_bf16, resolve_device
-from .evaluation import evaluate, format_table
-from .generation import Answerer, GenerationSettings
-from .instructions import InstructionSet, parse_instruction_file
+from .checkpoints import DEFAULT_INTERVAL_MINUTES, CheckpointPolicy, newest_complete, remove_incomplete
+from .cli import (
+    HelpFormatter,
+    StoppedEarly,
+    UserError,
+    dropout_rate,
+    log,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
+from .device import base_weights_dtype, check_mixed_precision, resolve_device
+from .distributed import check_process_count, is_sharded, local_process_count
+from .hub import ModelSource, resolve_model_source
+from .instructions import InstructionSet
+from .interrupt import StopOnCtrlC
 from .lora import LoraSettings, add_lora
-from .modeldir import StagedDirectory, load_tokenizer_and_model
-from .prompt import DEFAULT_TEMPLATE, format_prompt, save_template, validate_template
+from .modeldir import check_model_directory, load_config, load_model, load_tokenizer
+from .plan import format_plan, plan_run
+from .precision import TRAINING_SHAPE, bf16_trains_slower, time_matmuls
+from .preflight import check_bitsandbytes, check_disk, check_memory
+from .prompt import DEFAULT_INPUT_TEMPLATE, DEFAULT_TEMPLATE, PromptStyle
+from .publish import Publication, publish_model
+from .sources import read_instructions
 from .tiny import TINY_MODEL_NAME, TINY_PRESET, build_tiny_bloom
-from .tokens import CompletionOnlyCollator, encode_examples
+from .tokens import encode_examples
+from .trainer import OPTIMIZERS, build_trainer, training_arguments
 
 # The tutorial's settings.
 DEFAULTS = {
@@ -36,16 +56,19 @@ DEFAULTS = {
     "learning_rate": 2e-5,
 }
 TINY_DEFAULTS = {**DEFAULTS, **TINY_PRESET}
-REPORT_FILE = "training_report.json"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        description="Fine-tune a causal language model on an instruction file (instruction#answer per line).",
+        description="Fine-tune a causal language model on an instruction file: instruction#answer per line "
+        "(.txt), or Alpaca-style records in .jsonl, .json, .csv or .tsv.",
         epilog="Example: python instruct_ger.py --model-name tiny-bloom  (offline, about a minute on a CPU)",
         formatter_class=HelpFormatter,
     )
     parser.add_argument("--input-file", default=DEFAULTS["input_file"], help="instruction file")
+    parser.add_argument(
+        "--eval-file", help="evaluation examples from this file (any format) instead of the input file's own"
+    )
     parser.add_argument(
         "--model-name",
         default=DEFAULTS["model_name"],
@@ -66,6 +89,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--gradient-accumulation-steps", type=positive_int, default=1, help="batches summed into one optimizer step"
     )
+    parser.add_argument(
+        "--optim",
+        choices=["auto", *OPTIMIZERS],
+        default="auto",
+        help="optimizer (the Trainer's names); auto: AdamW, or Adafactor where AdamW's state would not fit in memory; "
+        "adamw_bnb_8bit needs bitsandbytes and CUDA",
+    )
+    parser.add_argument(
+        "--no-group-by-length",
+        dest="group_by_length",
+        action="store_false",
+        help="shuffle freely instead of batching examples of similar length (more padding)",
+    )
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: CUDA if present")
     precision = parser.add_mutually_exclusive_group()
     precision.add_argument("--bf16", action="store_true", help="bfloat16 mixed precision (CUDA, or a CPU)")
@@ -82,7 +118,33 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_TEMPLATE,
         help="prompt with {instruction}; the answer follows it (default: %(default)r)",
     )
-    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint of this model")
+    parser.add_argument(
+        "--prompt-template-with-input",
+        default=DEFAULT_INPUT_TEMPLATE,
+        help="prompt for examples with an input, with {instruction} and {input} (default: %(default)r)",
+    )
+    checkpoints = parser.add_argument_group("checkpoints")
+    checkpoints.add_argument(
+        "--checkpoint-minutes",
+        type=non_negative_float,
+        default=DEFAULT_INTERVAL_MINUTES,
+        help="write a checkpoint at the end of an epoch once this many minutes have passed since the last one; "
+        "0: after every epoch; never after the last epoch",
+    )
+    checkpoints.add_argument(
+        "--no-checkpoints", action="store_true", help="no checkpoints between epochs (Ctrl-C still writes one)"
+    )
+    checkpoints.add_argument("--resume", action="store_true", help="continue from the latest complete checkpoint")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the file, tokenize, print the plan (steps, memory, disk, time) and stop; loads no weights",
+    )
+    parser.add_argument(
+        "--ignore-preflight",
+        action="store_true",
+        help="train even where the memory or disk estimate says the run will not fit",
+    )
     parser.add_argument(
         "--trust-remote-code", action="store_true", help="allow model code from the hub (only for models you trust)"
     )
@@ -113,195 +175,207 @@ def resolve_settings(args: argparse.Namespace) -> argparse.Namespace:
     for name in ("output_model", "epochs", "learning_rate"):
         if getattr(args, name) is None:
             setattr(args, name, defaults[name])
-    validate_template(args.prompt_template)
     if (args.save_adapter or args.lora_target_modules) and not args.lora:
         raise UserError("--save-adapter and --lora-target-modules go with --lora")
     if args.save_adapter and tiny:
         raise UserError(f"--save-adapter needs a base model that outlives the run; {TINY_MODEL_NAME} is built anew")
+    if args.optim == "adamw_bnb_8bit":
+        check_bitsandbytes(resolve_device(args.device))
+    if not tiny:
+        check_model_directory(args.model_name)
     return args
 
 
-def print_overview(instructions: InstructionSet, template: str) -> None:
+def prompt_style(args, instructions: InstructionSet) -> PromptStyle:
+    multiline = any("\n" in example.answer for example in instructions.train)
+    return PromptStyle(args.prompt_template, args.prompt_template_with_input, multiline)
+
+
+def print_overview(instructions: InstructionSet, style: PromptStyle) -> None:
     first_train, first_eval = instructions.train[0], instructions.eval[0]
-    print(f"First training sentence: {format_prompt(template, first_train.instruction)}{first_train.answer}")
-    print(f"First evaluation sentence: {format_prompt(template, first_eval.instruction)}{first_eval.answer}")
+    print(f"First training sentence: {style.format(first_train.instruction, first_train.input)}{first_train.answer}")
+    print(f"First evaluation sentence: {style.format(first_eval.instruction, first_eval.input)}{first_eval.answer}")
     print(f"#train: {len(instructions.train)}")
     print(f"#eval: {len(instructions.eval)}")
     if instructions.eval_is_train:
-        log("Notice: no _EVAL_ marker in the file, so the training lines are also used for evaluation.")
+        log(
+            "Notice: no evaluation examples (an _EVAL_ marker, split 'eval' records or --eval-file), "
+            "so the training examples are also used for evaluation."
+        )
 
 
-def checkpoint_to_resume(args, checkpoint_dir: Path, is_main: bool) -> str | None:
-    latest = get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
-    if args.resume and latest is None:
-        raise UserError(f"--resume: no checkpoint in {checkpoint_dir}; run once without --resume")
-    if not args.resume and latest is not None and is_main:
-        log(f"Notice: {latest} is left from an interrupted run; starting over (pass --resume to continue it).")
-    return latest if args.resume else None
+def warn_if_bf16_trains_slower(device: str) -> None:
+    if device != "cpu":
+        return
+    timing = time_matmuls(TRAINING_SHAPE)
+    if bf16_trains_slower(timing):
+        log(
+            f"Warning: on this CPU a matrix product of training size takes {timing.describe()}; "
+            f"--bf16 will likely train slower than without it."
+        )
 
 
-def load_base(args, instructions: InstructionSet, training_args: TrainingArguments):
-    is_main = training_args.process_index == 0
+def resume_command(argv: list[str] | None) -> str:
+    words = [word for word in (argv if argv is not None else sys.argv[1:]) if word != "--resume"]
+    return shlex.join(["python", "instruct_ger.py", *words, "--resume"])
+
+
+def checkpoint_to_resume(args, checkpoint_dir: Path, is_main: bool) -> Path | None:
+    complete, incomplete = newest_complete(checkpoint_dir)
     if is_main:
-        print(f"Model: {args.model_name}")
-    if args.model_name != TINY_MODEL_NAME:
-        # fp32 master weights: half precision weights on a CPU train slowly and lose small updates.
-        return load_tokenizer_and_model(args.model_name, dtype=torch.float32, trust_remote_code=args.trust_remote_code)
-    # Built by the main process alone (save_pretrained writes on rank 0 only), in a folder every
-    # process can read, loaded by all, then removed.
-    base_dir = Path(args.output_dir) / f".{TINY_MODEL_NAME}-base-{args.output_model}"
-    with training_args.main_process_first(desc=f"building {TINY_MODEL_NAME}"):
+        remove_incomplete(incomplete)
+    if args.resume:
+        if complete is None:
+            raise UserError(f"--resume: no complete checkpoint in {checkpoint_dir}; run once without --resume")
+        state = json.loads((complete / "trainer_state.json").read_text(encoding="utf-8"))
         if is_main:
-            texts = [
-                format_prompt(args.prompt_template, e.instruction) + e.answer
-                for e in instructions.train + instructions.eval
-            ]
-            build_tiny_bloom(texts, base_dir, seed=args.seed)
-        loaded = load_tokenizer_and_model(str(base_dir), dtype=torch.float32)
-    PartialState().wait_for_everyone()
-    if is_main:
-        shutil.rmtree(base_dir)
-    return loaded
+            print(f"Resuming from step {state['global_step']} ({complete}, epoch {state['epoch']:g} of {args.epochs})")
+        return complete
+    if complete is not None:
+        raise UserError(
+            f"{complete} is left from an unfinished run: pass --resume to continue it, "
+            f"or delete {checkpoint_dir} to start over"
+        )
+    return None
 
 
-def training_arguments(args, checkpoint_dir: Path, device: str) -> TrainingArguments:
-    return TrainingArguments(
-        output_dir=str(checkpoint_dir),
-        num_train_epochs=args.epochs,
-        learning_rate=args.learning_rate,
-        weight_decay=args.weight_decay,
-        per_device_train_batch_size=args.batch_size,
-        per_device_eval_batch_size=args.batch_size,
-        gradient_accumulation_steps=args.gradient_accumulation_steps,
-        bf16=args.bf16,
-        fp16=args.fp16,
-        activation_checkpointing=args.gradient_checkpointing,
-        # Non-reentrant checkpointing also works when only LoRA adapters require gradients.
-        activation_checkpointing_kwargs={"use_reentrant": False},
-        logging_strategy="epoch",
-        eval_strategy="epoch",
-        save_strategy="epoch",
-        save_total_limit=1,  # the 1b5 model with optimizer state makes a 16 GB checkpoint
-        seed=args.seed,
-        use_cpu=device == "cpu",
-        remove_unused_columns=False,  # the collator needs prompt_length
-        ddp_find_unused_parameters=False,  # every trainable weight is used in every step
-        report_to="none",
-    )
+def model_source(args, instructions: InstructionSet, style: PromptStyle, stack: contextlib.ExitStack) -> ModelSource:
+    """Where the base model loads from. tiny-bloom is built by every process for itself, from the
+    same texts and seed, so that processes on machines without a shared folder get the same model."""
+    if args.model_name != TINY_MODEL_NAME:
+        return resolve_model_source(args.model_name)
+    texts = [style.format(e.instruction, e.input) + e.answer for e in instructions.train + instructions.eval]
+    directory = stack.enter_context(tempfile.TemporaryDirectory(prefix=f"{TINY_MODEL_NAME}-"))
+    return ModelSource(str(build_tiny_bloom(texts, directory, seed=args.seed)))
 
 
-def epoch_losses(log_history: list[dict]) -> list[dict]:
-    by_epoch: dict[int, dict] = {}
-    for entry in log_history:
-        for key in ("loss", "eval_loss"):
-            if key in entry:
-                by_epoch.setdefault(round(entry["epoch"]), {})[key] = entry[key]
-    return [{"epoch": epoch, **losses} for epoch, losses in sorted(by_epoch.items())]
-
-
-def save_weights(trainer: Trainer, tokenizer, staging: Path, merge_lora: bool, is_main: bool):
-    """Write weights and tokenizer; return the model to generate with."""
-    if not merge_lora:
-        trainer.save_model(str(staging))  # on every process: FSDP and DeepSpeed gather the weights here
-        return trainer.model
-    model = trainer.model.merge_and_unload()  # plain weights that load without peft
-    if is_main:
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-    return model
-
-
-def write_report(staging: Path, args, trainer: Trainer, evaluation) -> None:
-    report = {
-        "base_model": args.model_name,
-        "input_file": str(args.input_file),
-        "global_step": trainer.state.global_step,
-        "epochs": epoch_losses(trainer.state.log_history),
-        "evaluation": evaluation.to_json(),
-    }
-    (staging / REPORT_FILE).write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-
-
-def run(args: argparse.Namespace, callbacks=()) -> Path:
-    """Train as the parsed flags say and return the written model directory."""
+def run(args: argparse.Namespace, callbacks=(), argv: list[str] | None = None) -> Path | None:
+    """Train as the parsed flags say and return the written model directory (None for --dry-run)."""
     args = resolve_settings(args)
-    instructions = parse_instruction_file(args.input_file)
+    instructions = read_instructions(args.input_file, args.eval_file)
+    style = prompt_style(args, instructions)
     device = resolve_device(args.device)
+    check_process_count(device, local_process_count(), torch.cuda.device_count())
     check_mixed_precision(
         device, bf16=args.bf16, fp16=args.fp16, cuda_bf16_supported=device == "cuda" and torch.cuda.is_bf16_supported()
     )
-    if args.bf16 and device == "cpu" and not cpu_has_native_bf16():
-        log("Warning: this CPU has no native bfloat16 (AVX512-BF16 or AMX); --bf16 will train far slower than fp32.")
     model_dir = Path(args.output_dir) / args.output_model
     checkpoint_dir = Path(args.output_dir) / f"checkpoints-{args.output_model}"
-    training_args = training_arguments(args, checkpoint_dir, device)  # joins the process group, if any
-    is_main = training_args.process_index == 0
-    if is_main:
-        print_overview(instructions, args.prompt_template)
-    resume_from = checkpoint_to_resume(args, checkpoint_dir, is_main)
 
-    tokenizer, model = load_base(args, instructions, training_args)
-    if args.lora:
-        lora = LoraSettings(args.lora_r, args.lora_alpha, args.lora_dropout, tuple(args.lora_target_modules))
-        set_seed(args.seed)  # the adapters' random init, before the Trainer seeds anything
-        model = add_lora(model, lora)
-    train_set, eval_set = (
-        encode_examples(tokenizer, args.prompt_template, examples, args.max_length, args.input_file)
-        for examples in (instructions.train, instructions.eval)
-    )
-    truncated = train_set.truncated + eval_set.truncated
-    if truncated and is_main:
-        log(f"Warning: {truncated} prompt(s) longer than --max-length {args.max_length} were cut at the front.")
+    with contextlib.ExitStack() as stack:
+        source = model_source(args, instructions, style, stack)
+        tokenizer = load_tokenizer(source, trust_remote_code=args.trust_remote_code)
+        train_set = encode_examples(tokenizer, style, instructions.train, args.max_length, args.input_file)
+        # Evaluation lines that are the training lines are encoded (and counted as truncated) once.
+        eval_set = (
+            train_set
+            if instructions.eval_is_train
+            else encode_examples(
+                tokenizer, style, instructions.eval, args.max_length, args.eval_file or args.input_file
+            )
+        )
+        truncated = train_set.truncated + (0 if instructions.eval_is_train else eval_set.truncated)
+        lora_settings = (
+            LoraSettings(args.lora_r, args.lora_alpha, args.lora_dropout, tuple(args.lora_target_modules))
+            if args.lora
+            else None
+        )
+        config = load_config(source, trust_remote_code=args.trust_remote_code)
+        processes = local_process_count()
+        plan, optimizer_notice = plan_run(args, config, instructions, train_set, device, processes, lora_settings)
+        if args.dry_run:
+            print_overview(instructions, style)
+            if optimizer_notice:
+                log(optimizer_notice)
+            print(format_plan(plan, args.epochs))
+            print("Dry run: no weights loaded, nothing written.")
+            return None
+        if not args.ignore_preflight:
+            check_memory(plan.memory, plan.available_memory, plan.memory_what, processes)
+            check_disk(plan.disk_bytes, plan.free_disk, args.output_dir)
 
-    trainer = Trainer(
-        model=model,
-        args=training_args,
-        train_dataset=train_set.features,
-        eval_dataset=eval_set.features,
-        processing_class=tokenizer,
-        data_collator=CompletionOnlyCollator(tokenizer.pad_token_id),
-        callbacks=list(callbacks),
-    )
-    if is_main:
-        print("Start training ...")
-    trainer.train(resume_from_checkpoint=resume_from)
+        # Joins the process group, if any.
+        training_args = training_arguments(args, checkpoint_dir, device, plan.memory.optimizer)
+        is_main = training_args.process_index == 0
+        if is_main:
+            print_overview(instructions, style)
+            padding = 1 - plan.real_tokens / plan.padded_tokens
+            grouping = "batches grouped by length" if args.group_by_length else "batches shuffled freely"
+            print(f"Padding: {padding:.1%} of the positions in training batches ({grouping})")
+            if truncated:
+                log(f"Warning: {truncated} prompt(s) longer than --max-length {args.max_length} were cut at the front.")
+            if optimizer_notice:
+                log(optimizer_notice)
+            if args.bf16:
+                warn_if_bf16_trains_slower(device)
+        resume_from = checkpoint_to_resume(args, checkpoint_dir, is_main)
 
-    ready_for_generation(trainer.model, tokenizer)
-    publish_model(args, trainer, tokenizer, instructions, model_dir, checkpoint_dir, is_main)
+        if is_main:
+            print(f"Model: {args.model_name}")
+        started = time.perf_counter()
+        base_dtype = base_weights_dtype(device, lora=args.lora, bf16=args.bf16, fp16=args.fp16)
+        model = load_model(source, dtype=base_dtype, trust_remote_code=args.trust_remote_code)
+        if lora_settings is not None:
+            set_seed(args.seed)  # the adapters' random init, before the Trainer seeds anything
+            model = add_lora(model, lora_settings, args.model_name)
+        loading_seconds = time.perf_counter() - started
+
+        interval = None if args.no_checkpoints else args.checkpoint_minutes
+        policy = CheckpointPolicy(interval)
+        stop = StopOnCtrlC()
+        # Ctrl-C reaches every process of a distributed run, and its launcher stops them itself.
+        ctrl_c = stop if training_args.world_size == 1 else contextlib.nullcontext()
+        trainer = build_trainer(
+            model, tokenizer, training_args, train_set, eval_set, args.group_by_length,
+            [policy, stop, *callbacks],
+        )  # fmt: skip
+        if is_sharded(trainer) and args.lora and not args.save_adapter:
+            raise UserError(
+                "with FSDP or DeepSpeed ZeRO-3 the weights are sharded and cannot be merged: add --save-adapter"
+            )
+        if is_main:
+            print("Start training ...")
+        with ctrl_c:
+            metrics = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None).metrics
+        if stop.checkpoint_step is not None:
+            checkpoint = checkpoint_dir / f"checkpoint-{stop.checkpoint_step}"
+            raise StoppedEarly(
+                f"Interrupted at step {stop.checkpoint_step} of {trainer.state.max_steps}; checkpoint written to "
+                f"{checkpoint}. Continue with: {resume_command(argv)}"
+            )
+
+        publication = Publication(
+            model_dir=model_dir,
+            checkpoint_dir=checkpoint_dir,
+            style=style,
+            eval_examples=instructions.eval,
+            base_source=source,
+            device=device,
+            lora=args.lora,
+            save_adapter=args.save_adapter,
+            half_precision_base=base_dtype != torch.float32,
+            trust_remote_code=args.trust_remote_code,
+            report={
+                "base_model": args.model_name,
+                "input_file": str(args.input_file),
+                "eval_file": str(args.eval_file) if args.eval_file else None,
+                "optimizer": plan.memory.optimizer,
+                "padding_share": 1 - plan.real_tokens / plan.padded_tokens,
+                "group_by_length": args.group_by_length,
+                "seconds": {
+                    "loading": loading_seconds,
+                    "training": metrics["train_runtime"],
+                    "checkpoints": policy.seconds_writing,
+                    "evaluation_loss": sum(entry.get("eval_runtime", 0) for entry in trainer.state.log_history),
+                },
+            },
+        )
+        publish_model(trainer, tokenizer, publication)
     return model_dir
-
-
-def ready_for_generation(model, tokenizer) -> None:
-    """Settings that the saved model carries into generate.py and any other tool."""
-    # The Trainer switched the KV cache off for training; saved that way, every generation
-    # would recompute the whole sequence for each new token.
-    model.config.use_cache = True
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-
-
-def publish_model(args, trainer, tokenizer, instructions, model_dir: Path, checkpoint_dir: Path, is_main: bool):
-    """Save, evaluate by generation and rename into place; the main process alone does all but saving."""
-    target = StagedDirectory(model_dir)
-    if is_main:
-        target.prepare()
-    PartialState().wait_for_everyone()
-    merge_lora = args.lora and not args.save_adapter
-    trained = save_weights(trainer, tokenizer, target.staging, merge_lora=merge_lora, is_main=is_main)
-    if is_main:
-        save_template(target.staging, args.prompt_template)
-        answerer = Answerer(trained.eval(), tokenizer, args.prompt_template, GenerationSettings())
-        evaluation = evaluate(answerer, instructions.eval)
-        print(format_table(evaluation))
-        write_report(target.staging, args, trainer, evaluation)
-        target.publish()
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)  # the finished model supersedes them
-        print(f"Training finished. Wrote model to {model_dir}")
-    PartialState().wait_for_everyone()
 
 
 def main(argv=None) -> int:
     # Loading and writing weights would draw a bar per checkpoint; the Trainer's own bar stays.
     hf_logging.disable_progress_bar()
-    run(build_parser().parse_args(argv))
+    run(build_parser().parse_args(argv), argv=argv)
     return 0

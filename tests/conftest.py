@@ -9,7 +9,7 @@ import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from llm_instruct.prompt import DEFAULT_TEMPLATE, format_prompt
+from llm_instruct.prompt import PromptStyle
 from llm_instruct.tiny import build_tiny_bloom, train_byte_level_tokenizer
 
 # Small enough to train in seconds, varied enough to need the template, EOS and the newline stop.
@@ -41,7 +41,7 @@ def file_texts(text: str = TRAINING_FILE) -> list[str]:
     for line in text.splitlines():
         if line and not line.startswith("#"):
             instruction, _, answer = line.rpartition("#")
-            texts.append(format_prompt(DEFAULT_TEMPLATE, instruction) + answer)
+            texts.append(PromptStyle().format(instruction) + answer)
     return texts
 
 

@@ -77,9 +77,11 @@ def test_eval_scores_a_file(trained_model_dir, tmp_path, capsys):
     path.write_text("Zähle bis drei.#Eins, zwei, drei.\nNenne ein Tier.#Ein Hund ist ein Tier.\n", encoding="utf-8")
     assert generate(["--model-name", str(trained_model_dir), "--eval", str(path)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[-3].split() == ["yes", "Zähle", "bis", "drei.", "Eins,", "zwei,", "drei.", "Eins,", "zwei,", "drei."]
+    assert lines[-3].split() == [
+        "yes", "100.0", "Zähle", "bis", "drei.", "Eins,", "zwei,", "drei.", "Eins,", "zwei,", "drei."
+    ]  # fmt: skip
     assert lines[-2].startswith("no ")
-    assert lines[-1] == "Exact match: 1/2 = 50.0%"
+    assert re.fullmatch(r"Exact match: 1/2 = 50\.0%, chrF: \d+\.\d", lines[-1])
 
 
 def test_model_without_template_gets_the_tutorial_prompt(tiny_bloom_dir, capsys):
@@ -156,10 +158,10 @@ def test_streaming_prints_the_answer_line_once(trained_model_dir, capsys):
 
     from llm_instruct.generation import Answerer, GenerationSettings
     from llm_instruct.modeldir import load_tokenizer_and_model
-    from llm_instruct.prompt import load_template
+    from llm_instruct.prompt import load_style
 
     tokenizer, model = load_tokenizer_and_model(str(trained_model_dir), dtype=torch.float32)
-    answerer = Answerer(model.eval(), tokenizer, load_template(trained_model_dir), GenerationSettings(num_beams=1))
+    answerer = Answerer(model.eval(), tokenizer, load_style(trained_model_dir), GenerationSettings(num_beams=1))
     answer = answerer.answer("Nenne zwei Vögel.", stream=True)
     assert answer.text == "Amsel und Meise sind zwei Vögel."
     assert capsys.readouterr().out == "Amsel und Meise sind zwei Vögel.\n"

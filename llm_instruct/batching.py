@@ -1,0 +1,68 @@
+"""Which examples share a batch: grouped by length, so that little of each batch is padding.
+
+The collator pads every batch to its longest example, and a padded position costs as much
+compute as a real one. Shuffling alone mixes a 20-token greeting with a 120-token spell;
+grouping puts examples of similar length together and keeps the randomness in which
+groups form and in the order of the batches.
+
+The order is a pure function of seed and epoch, so a run resumed in the middle of an epoch
+sees exactly the batches that the interrupted run would have seen.
+"""
+
+import torch
+from torch.utils.data import Sampler
+
+# Examples are sorted by length within windows of this many batches: wide enough to find
+# similar lengths, narrow enough that the batches still change from epoch to epoch.
+GROUP_WINDOW_BATCHES = 4
+
+
+def epoch_batches(lengths: list[int], batch_size: int, seed: int, epoch: int, group_by_length: bool) -> list[list[int]]:
+    """The batches of one epoch, as lists of example indices; every example exactly once."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    order = torch.randperm(len(lengths), generator=generator).tolist()
+    if group_by_length:
+        window = batch_size * GROUP_WINDOW_BATCHES
+        order = [
+            index
+            for start in range(0, len(order), window)
+            for index in sorted(order[start : start + window], key=lambda i: lengths[i], reverse=True)
+        ]
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    if group_by_length:
+        # Sorted windows would otherwise feed long batches and short batches in a regular rhythm.
+        # A short last batch stays last: the DataLoader cuts the index stream into full batches.
+        full = len(lengths) // batch_size
+        shuffle = torch.randperm(full, generator=generator).tolist()
+        batches = [batches[i] for i in shuffle] + batches[full:]
+    return batches
+
+
+def padding_share(lengths: list[int], batches: list[list[int]]) -> float:
+    """The part of all positions in these batches that is padding."""
+    real = sum(lengths[i] for batch in batches for i in batch)
+    padded = sum(len(batch) * max(lengths[i] for i in batch) for batch in batches)
+    return 1 - real / padded
+
+
+class EpochSampler(Sampler[int]):
+    """Feeds epoch_batches to a DataLoader of the same batch size, epoch by epoch.
+
+    The Trainer calls set_epoch before every epoch (through accelerate's DataLoaderShard,
+    also after skipping the batches a resumed run has already trained). Under several
+    processes, accelerate hands consecutive batches to consecutive processes.
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int, group_by_length: bool):
+        self.lengths, self.batch_size, self.seed, self.group_by_length = lengths, batch_size, seed, group_by_length
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        batches = epoch_batches(self.lengths, self.batch_size, self.seed, self.epoch, self.group_by_length)
+        return (index for batch in batches for index in batch)
