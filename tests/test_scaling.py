@@ -84,29 +84,6 @@ def test_lora_flag_conflicts(training_file, tmp_path, argv, message):
         run(build_parser().parse_args(["--input-file", str(training_file), "--output-dir", str(tmp_path), *argv]))
 
 
-def test_two_cpu_processes_train_one_model(training_file, tiny_bloom_dir, tmp_path):
-    """torchrun with the gloo backend: data split across processes, one process prints and saves."""
-    command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-        str(ROOT / "instruct_ger.py"),
-        "--input-file", str(training_file),
-        "--model-name", str(tiny_bloom_dir),
-        "--output-dir", str(tmp_path),
-        "--output-model", "ddp",
-        "--epochs", "2",
-        "--device", "cpu",
-    ]  # fmt: skip
-    result = subprocess.run(
-        command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, check=False
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.count("Start training ...") == 1
-    assert result.stdout.count("Training finished. Wrote model to") == 1
-    report = json.loads((tmp_path / "ddp" / "training_report.json").read_text())
-    assert report["global_step"] == 2  # 14 lines over 2 processes x batch 8: one step per epoch
-    AutoModelForCausalLM.from_pretrained(tmp_path / "ddp")
-
-
 def test_accumulation_and_checkpointing_take_fewer_optimizer_steps(training_file, tiny_bloom_dir, tmp_path):
     # 14 lines in batches of 4 make 4 batches an epoch; summing 2 per step leaves 2 steps an epoch.
     extra = ("--batch-size", "4", "--gradient-accumulation-steps", "2", "--gradient-checkpointing")
