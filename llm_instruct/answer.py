@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--top-p", type=probability, help=f"with --sample (default: {DEFAULT_SETTINGS.top_p})")
     parser.add_argument("--stop", action="append", default=[], help="extra stop string (repeatable)")
     parser.add_argument("--raw", action="store_true", help="send each line as it is, without the prompt template")
-    parser.add_argument("--jsonl", action="store_true", help="one JSON object per answer on stdout, logs on stderr")
+    parser.add_argument(
+        "--jsonl", action="store_true", help="one JSON object per answer (with --eval: per scored answer) on stdout"
+    )
     parser.add_argument(
         "--jsonl-input",
         action="store_true",
@@ -188,6 +190,17 @@ def answer_each(answerer: Answerer, args, stream: bool) -> None:
             print("Prompt:", flush=True)
 
 
+def print_evaluation(evaluation, jsonl: bool) -> None:
+    if not jsonl:
+        print(format_table(evaluation))
+        return
+    for row in evaluation.rows:
+        record = {"instruction": row.instruction, **({"input": row.input} if row.input else {})}
+        record.update(expected=row.expected, response=row.answer, match=row.match, chrf=round(row.chrf, 2))
+        print(json.dumps(record, ensure_ascii=False), flush=True)
+    log(evaluation.summary())
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     hf_logging.disable_progress_bar()  # a bar for loading a few weight files says nothing
@@ -198,7 +211,7 @@ def main(argv=None) -> int:
     examples = examples_to_score(args.eval, args.eval_lines) if args.eval else None
     answerer = load_answerer(args, settings, out)
     if examples is not None:
-        print(format_table(evaluate(answerer, examples)))
+        print_evaluation(evaluate(answerer, examples), args.jsonl)
     else:
         answer_all(answerer, args, out)
     return 0

@@ -2,7 +2,6 @@
 
 import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -108,19 +107,6 @@ def test_errors_are_one_line_with_exit_2(tmp_path, monkeypatch, capsys, argv, me
     err = capsys.readouterr().err
     assert err.startswith(message.format(tmp=tmp_path))
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
-
-
-def test_real_script_exits_2_without_traceback(tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "generate.py"), "--model-name", str(tmp_path / "missing")],
-        input="Hallo!\n",
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 2
-    assert result.stderr.startswith(f"error: cannot load model '{tmp_path / 'missing'}'")
-    assert result.stdout == f"Load model: {tmp_path / 'missing'}\n"
 
 
 def test_stop_tokens_of_byte_level_bpe(bpe_tokenizer):

@@ -179,34 +179,25 @@ def test_interrupt_exits_130():
     assert run_cli(interrupted, []) == EXIT_INTERRUPTED
 
 
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        ("Frage?#Antwort.\nKaputte Zeile\n", "{file}:2: expected 'instruction#answer', found no '#'"),
-        ("# _EVAL_\nFrage?#Antwort.\n", "{file}:1: no training lines before the _EVAL_ marker"),
-    ],
-)
-def test_bad_file_one_line_exit_2_nothing_written(tmp_path, content, message):
+def test_bad_file_one_line_exit_2_nothing_written(tmp_path):
     """Checked through the real script: exit status, stderr and no traceback; nothing is loaded or written."""
     bad = tmp_path / "bad.txt"
-    bad.write_text(content, encoding="utf-8")
+    bad.write_text("Frage?#Antwort.\nKaputte Zeile\n", encoding="utf-8")
     result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "instruct_ger.py"),
-            "--input-file",
-            str(bad),
-            "--output-dir",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        check=False,
-    )
+        [sys.executable, str(ROOT / "instruct_ger.py"), "--input-file", str(bad), "--output-dir", str(tmp_path / "out")],
+        capture_output=True, text=True, cwd=tmp_path, check=False,
+    )  # fmt: skip
     assert result.returncode == 2
-    assert result.stderr == f"error: {message.format(file=bad)}\n"
+    assert result.stderr == f"error: {bad}:2: expected 'instruction#answer', found no '#'\n"
     assert result.stdout == ""
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_marker_without_training_lines_is_reported_before_anything_loads(tmp_path, capsys):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("# _EVAL_\nFrage?#Antwort.\n", encoding="utf-8")
+    assert run_cli(main, ["--input-file", str(bad), "--output-dir", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == f"error: {bad}:1: no training lines before the _EVAL_ marker\n"
     assert not (tmp_path / "out").exists()
 
 
