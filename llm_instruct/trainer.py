@@ -4,6 +4,7 @@ from pathlib import Path
 
 from transformers import Trainer, TrainingArguments
 
+from .answer_loss import accepts_position_mask, answer_loss
 from .batching import EpochSampler
 from .tokens import CompletionOnlyCollator, EncodedExamples
 
@@ -57,20 +58,24 @@ def build_trainer(
     tokenizer,
     training_args,
     train_set: EncodedExamples,
-    eval_set: EncodedExamples,
+    eval_set: EncodedExamples | None,
     group_by_length: bool,
-    callbacks,
+    callbacks=(),
+    answer_logits_only: bool = True,
 ) -> InstructionTrainer:
+    """answer_logits_only: run the output layer on answer positions alone, where the model allows it."""
     sampler = EpochSampler(
         train_set.lengths, training_args.per_device_train_batch_size, training_args.seed, group_by_length
     )
+    answer_logits_only = answer_logits_only and accepts_position_mask(model)
     return InstructionTrainer(
         model=model,
         args=training_args,
         train_dataset=train_set.features,
-        eval_dataset=eval_set.features,
+        eval_dataset=eval_set.features if eval_set is not None else None,
         processing_class=tokenizer,
-        data_collator=CompletionOnlyCollator(tokenizer.pad_token_id),
+        data_collator=CompletionOnlyCollator(tokenizer.pad_token_id, mark_predicted_positions=answer_logits_only),
+        compute_loss_func=answer_loss if answer_logits_only else None,
         callbacks=list(callbacks),
         train_sampler=sampler,
     )

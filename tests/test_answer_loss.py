@@ -67,3 +67,18 @@ def test_lora_models_are_asked_through_their_base(tiny_bloom_dir):
     model = AutoModelForCausalLM.from_pretrained(tiny_bloom_dir, dtype=torch.float32)
     assert accepts_position_mask(model)
     assert accepts_position_mask(add_lora(model, LoraSettings(4, 8, 0.0), str(tiny_bloom_dir)))
+
+
+def test_the_trainer_runs_the_output_layer_on_answer_positions(model_and_batch, bpe_tokenizer, tmp_path):
+    from transformers import TrainingArguments
+
+    from llm_instruct.trainer import build_trainer
+
+    model, _ = model_and_batch
+    encoded = encode_examples(bpe_tokenizer, PromptStyle(), EXAMPLES, 512, "f")
+    args = TrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none", remove_unused_columns=False)
+    trainer = build_trainer(model, bpe_tokenizer, args, encoded, None, group_by_length=True)
+    assert trainer.compute_loss_func is answer_loss
+    assert "logits_to_keep" in trainer.data_collator(encoded.features)
+    plain = build_trainer(model, bpe_tokenizer, args, encoded, None, group_by_length=True, answer_logits_only=False)
+    assert plain.compute_loss_func is None and "logits_to_keep" not in plain.data_collator(encoded.features)
