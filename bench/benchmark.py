@@ -138,8 +138,9 @@ def train_worker(args) -> dict:
         seed=42,
     )
     trainer = build_trainer(
-        model, tokenizer, training_args, encoded, None, group_by_length=not args.no_grouping, callbacks=[StepTimer()]
-    )
+        model, tokenizer, training_args, encoded, None, group_by_length=not args.no_grouping,
+        callbacks=[StepTimer()], answer_logits_only=not args.full_logits,
+    )  # fmt: skip
     collate = trainer.data_collator
 
     def counting_collator(features):
@@ -149,7 +150,10 @@ def train_worker(args) -> dict:
 
     trainer.data_collator = counting_collator
     gemm_before = measure_gemm_flops(args.device, args.precision)
-    trainer.train()
+    if args.profile:
+        print_profile(trainer)
+    else:
+        trainer.train()
     gemm_after = measure_gemm_flops(args.device, args.precision)
     result = {
         "train_tokens_per_second": timed["tokens"] / timed["seconds"],
@@ -174,6 +178,24 @@ def train_worker(args) -> dict:
     return result
 
 
+def print_profile(trainer) -> None:
+    """The ops that cost the most in the timed steps, by self time, from torch.profiler."""
+    from torch.profiler import ProfilerActivity, profile, schedule
+    from transformers import TrainerCallback
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if trainer.args.device.type == "cuda" else [])
+    with profile(activities=activities, schedule=schedule(wait=0, warmup=1, active=trainer.args.max_steps - 1)) as prof:
+
+        class Step(TrainerCallback):
+            def on_step_end(self, *_, **__):
+                prof.step()
+
+        trainer.add_callback(Step())
+        trainer.train()
+    sort = "self_cuda_time_total" if trainer.args.device.type == "cuda" else "self_cpu_time_total"
+    print(prof.key_averages().table(sort_by=sort, row_limit=15), file=sys.stderr)
+
+
 def io_written_bytes() -> int:
     fields = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
     return int(fields["write_bytes"]) or int(fields["wchar"])
@@ -185,14 +207,22 @@ def tutorial_worker(args) -> dict:
 
     from llm_instruct.train import main
 
-    _, _, tokenizer, _ = example_data()
+    instructions, _, tokenizer, _ = example_data()
     base = Path(args.scratch) / f"random-{args.shape}"
     if not (base / "config.json").is_file():
         random_bloom(args.shape, tokenizer, "cpu").save_pretrained(base)
         tokenizer.save_pretrained(base)
+    # The example file's training lines, and as many of its evaluation lines as asked for: random
+    # weights answer every instruction with the full 200 tokens, which takes long on a CPU.
+    training_file, eval_file = Path(args.scratch) / "train.jsonl", Path(args.scratch) / "eval.jsonl"
+    for path, examples in ((training_file, instructions.train), (eval_file, instructions.eval[: args.answers])):
+        path.write_text(
+            "".join(json.dumps({"instruction": e.instruction, "output": e.answer}) + "\n" for e in examples)
+        )
     written_before = io_written_bytes()
     output = Path(args.scratch) / "tutorial"
     argv = ["--model-name", str(base), "--output-dir", str(output), "--device", args.device]
+    argv += ["--input-file", str(training_file), "--eval-file", str(eval_file)]
     argv += ["--epochs", str(args.epochs)] + (["--bf16"] if args.precision == "bf16" else [])
     main(argv)
     model_dir = output / "instruct_ger_bsp_1_1b5_ep4"
@@ -250,6 +280,8 @@ def training_rows(args) -> list[str]:
                 extra = ["--shape", shape, "--mode", mode, "--precision", precision, "--optim", args.optim]
                 extra += ["--steps", str(args.steps), "--answers", str(args.answers)]
                 extra += ["--no-grouping"] if args.no_grouping else []
+                extra += ["--full-logits"] if args.full_logits else []
+                extra += ["--profile"] if args.profile else []
                 result = run_worker(extra, args)
                 if "error" in result:
                     rows.append(f"{label} failed: {result['error']} | | | | |")
@@ -268,32 +300,36 @@ def training_rows(args) -> list[str]:
 
 
 def memory_estimate_gib(shape: str, mode: str, precision: str, args) -> float:
-    """What the preflight estimates for the training part of this row."""
+    """What the preflight estimates for this row's training process."""
+    from llm_instruct.batching import epoch_batches
     from llm_instruct.memory import MemoryPlan, estimate_peak_bytes
+    from llm_instruct.plan import answer_positions
 
     shape_config = SHAPES[shape]
     _, _, _, encoded = example_data()
+    batches = epoch_batches(encoded.lengths, BATCH_SIZE, 42, 0, not args.no_grouping)
     plan = MemoryPlan(
         parameters=parameter_count(shape_config),
-        trainable=None if mode == "full" else 0,
+        trainable=None if mode == "full" else 16 * 4 * shape_config["hidden_size"] * shape_config["n_layer"],
         hidden_size=shape_config["hidden_size"],
         layers=shape_config["n_layer"],
+        heads=shape_config["n_head"],
         vocab_size=shape_config["vocab_size"],
         batch_size=BATCH_SIZE,
         sequence_length=max(encoded.lengths),
         device=args.device,
         lora=mode == "lora",
-        bf16=precision == "bf16",
+        mixed_precision=precision == "bf16",
         optimizer=args.optim,
-        whole_run=False,
+        answer_logits_only=not args.full_logits,
+        answer_positions=answer_positions(encoded, batches),
     )
     return estimate_peak_bytes(plan) / 2**30
 
 
 def tutorial_row(args) -> list[str]:
-    result = run_worker(
-        ["--tutorial-run", args.tutorial_run, "--precision", args.precision[0], "--epochs", str(args.epochs)], args
-    )
+    extra = ["--tutorial-run", args.tutorial_run, "--precision", args.precision[0], "--epochs", str(args.epochs)]
+    result = run_worker([*extra, "--answers", str(args.answers)], args)
     if "error" in result:
         return [f"tutorial run failed: {result['error']}"]
     seconds = result["seconds"]
@@ -336,8 +372,15 @@ def main() -> None:
     parser.add_argument("--precision", nargs="+", choices=["fp32", "bf16"], default=None, help="default: fp32 bf16")
     parser.add_argument("--optim", default="adamw_torch_fused", help="the Trainer's optimizer name")
     parser.add_argument("--steps", type=int, default=3, help="timed training steps (after one warm-up step)")
-    parser.add_argument("--answers", type=int, default=1, help="answers generated per row (5 beams, 32 tokens)")
+    parser.add_argument(
+        "--answers",
+        type=int,
+        default=1,
+        help="answers per row (5 beams, 32 tokens); evaluation lines of --tutorial-run",
+    )
     parser.add_argument("--no-grouping", action="store_true", help="shuffle freely instead of grouping by length")
+    parser.add_argument("--full-logits", action="store_true", help="output layer on every position, not answers only")
+    parser.add_argument("--profile", action="store_true", help="print the costliest ops of the timed steps")
     parser.add_argument("--slow-bf16", action="store_true", help="run bf16 rows even where bf16 is over 3x slower")
     parser.add_argument("--tutorial-run", choices=list(SHAPES), help="instead: the whole CLI run on this shape")
     parser.add_argument("--epochs", type=int, default=4, help="with --tutorial-run")
