@@ -150,6 +150,8 @@ def train_worker(args) -> dict:
 
     trainer.data_collator = counting_collator
     gemm_before = measure_gemm_flops(args.device, args.precision)
+    if args.device == "cuda":
+        torch.cuda.reset_peak_memory_stats()  # the peak of training, not of building the random model
     if args.profile:
         print_profile(trainer)
     else:
@@ -193,7 +195,7 @@ def print_profile(trainer) -> None:
         trainer.add_callback(Step())
         trainer.train()
     sort = "self_cuda_time_total" if trainer.args.device.type == "cuda" else "self_cpu_time_total"
-    print(prof.key_averages().table(sort_by=sort, row_limit=15), file=sys.stderr)
+    print(prof.key_averages().table(sort_by=sort, row_limit=15))
 
 
 def io_written_bytes() -> int:
@@ -208,9 +210,9 @@ def tutorial_worker(args) -> dict:
     from llm_instruct.train import main
 
     instructions, _, tokenizer, _ = example_data()
-    base = Path(args.scratch) / f"random-{args.shape}"
+    base = Path(args.scratch) / f"random-{args.tutorial_run}"
     if not (base / "config.json").is_file():
-        random_bloom(args.shape, tokenizer, "cpu").save_pretrained(base)
+        random_bloom(args.tutorial_run, tokenizer, "cpu").save_pretrained(base)
         tokenizer.save_pretrained(base)
     # The example file's training lines, and as many of its evaluation lines as asked for: random
     # weights answer every instruction with the full 200 tokens, which takes long on a CPU.
@@ -251,6 +253,8 @@ def run_worker(extra: list[str], args) -> dict:
     if completed.returncode != 0 or not found:
         tail = completed.stderr.strip().splitlines()[-3:]
         return {"error": f"exit {completed.returncode}: {' | '.join(tail)}", "wall_seconds": wall}
+    if args.profile:
+        print(completed.stdout.replace(found.group(0), "").strip(), flush=True)
     result = json.loads(found.group(1))
     peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", completed.stderr)
     if peak:

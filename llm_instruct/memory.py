@@ -107,3 +107,14 @@ def checkpoint_bytes(plan: MemoryPlan) -> float:
     """Weights (or adapters) and optimizer state, as the Trainer writes them."""
     saved_weights = 4.0 * (plan.trained if plan.lora else plan.parameters)
     return saved_weights + OPTIMIZER_STATE_BYTES.get(plan.optimizer, 8.0) * plan.trained
+
+
+def measured_peak_bytes(device: str) -> float:
+    """This process's peak so far: allocated GPU memory on CUDA, resident memory on a CPU."""
+    if device == "cuda":
+        import torch
+
+        return float(torch.cuda.max_memory_allocated())
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024.0  # Linux reports KiB

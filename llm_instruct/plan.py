@@ -186,8 +186,9 @@ def format_plan(plan: RunPlan, epochs: int) -> str:
         ),
     ]
     if plan.seconds is not None:
+        duration = f"{plan.seconds:.0f} seconds" if plan.seconds < 90 else f"{plan.seconds / 60:.0f} minutes"
         lines.append(
-            f"Training time: roughly {plan.seconds / 60:.0f} minutes at {ASSUMED_MFU:.0%} of this machine's "
+            f"Training time: roughly {duration} at {ASSUMED_MFU:.0%} of this machine's "
             f"measured matrix-multiply rate, plus loading, evaluation and saving"
         )
     return "\n".join(lines)

@@ -22,6 +22,7 @@ from .generation import Answerer, GenerationSettings
 from .hub import ModelSource
 from .instructions import Example
 from .lora import merge_into
+from .memory import GIB, measured_peak_bytes
 from .modeldir import StagedDirectory, load_model
 from .precision import DECODING_SHAPE, bf16_decodes_faster, time_matmuls
 from .prompt import PromptStyle, save_style
@@ -62,7 +63,10 @@ def _merged(trainer, publication: Publication):
         return trainer.model.merge_and_unload()
     # The half-precision base saved memory in training only; the saved model gets the base's full weights.
     base = load_model(publication.base_source, dtype=torch.float32, trust_remote_code=publication.trust_remote_code)
-    return merge_into(base, trainer.model)
+    merged = merge_into(base, trainer.model)
+    trainer.model.to("cpu")  # the trained copy leaves the GPU to the merged model that answers
+    torch.cuda.empty_cache()
+    return merged
 
 
 def save_weights(trainer, tokenizer, staging: Path, publication: Publication, is_main: bool):
@@ -92,6 +96,7 @@ def answering_model(model, device: str):
 def write_report(staging: Path, trainer, evaluation, publication: Publication) -> None:
     report = {
         **publication.report,
+        "peak_memory_gib": measured_peak_bytes(publication.device) / GIB,
         "global_step": trainer.state.global_step,
         "epochs": epoch_losses(trainer.state.log_history),
         "evaluation": evaluation.to_json() if evaluation is not None else None,

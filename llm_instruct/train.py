@@ -35,6 +35,7 @@ from .hub import ModelSource, resolve_model_source
 from .instructions import InstructionSet
 from .interrupt import StopOnCtrlC
 from .lora import LoraSettings, add_lora
+from .memory import GIB
 from .modeldir import check_model_directory, load_config, load_model, load_tokenizer
 from .plan import format_plan, plan_run
 from .precision import TRAINING_SHAPE, bf16_trains_slower, time_matmuls
@@ -360,6 +361,7 @@ def run(args: argparse.Namespace, callbacks=(), argv: list[str] | None = None) -
                 "input_file": str(args.input_file),
                 "eval_file": str(args.eval_file) if args.eval_file else None,
                 "optimizer": plan.memory.optimizer,
+                "estimated_peak_memory_gib": plan.peak_bytes / GIB,
                 "padding_share": 1 - plan.real_tokens / plan.padded_tokens,
                 "group_by_length": args.group_by_length,
                 "seconds": {
