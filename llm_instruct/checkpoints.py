@@ -10,6 +10,7 @@ The Trainer writes trainer_state.json last, so a checkpoint folder without it wa
 while being written (a killed process, a full disk) and cannot be resumed from.
 """
 
+import json
 import re
 import shutil
 import time
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from .cli import log
+from .cli import UserError, log
 
 DEFAULT_INTERVAL_MINUTES = 10.0
 COMPLETE_MARKER = "trainer_state.json"
@@ -92,3 +93,23 @@ def remove_incomplete(incomplete: list[Path]) -> None:
     for checkpoint in incomplete:
         log(f"Notice: removing {checkpoint}: it has no {COMPLETE_MARKER}, so writing it was cut off.")
         shutil.rmtree(checkpoint, ignore_errors=True)
+
+
+def checkpoint_to_resume(checkpoint_dir: Path, resume: bool, epochs: int, is_main: bool) -> Path | None:
+    """The checkpoint --resume continues from; refuses to start over silently where one is left."""
+    complete, incomplete = newest_complete(checkpoint_dir)
+    if is_main:
+        remove_incomplete(incomplete)
+    if resume:
+        if complete is None:
+            raise UserError(f"--resume: no complete checkpoint in {checkpoint_dir}; run once without --resume")
+        state = json.loads((complete / "trainer_state.json").read_text(encoding="utf-8"))
+        if is_main:
+            print(f"Resuming from step {state['global_step']} ({complete}, epoch {state['epoch']:g} of {epochs})")
+        return complete
+    if complete is not None:
+        raise UserError(
+            f"{complete} is left from an unfinished run: pass --resume to continue it, "
+            f"or delete {checkpoint_dir} to start over"
+        )
+    return None

@@ -6,7 +6,9 @@ the step in progress and save; a second one quits at once, as Ctrl-C normally do
 Used in single-process runs: a launcher such as torchrun stops its workers by itself.
 """
 
+import shlex
 import signal
+import sys
 
 from transformers import TrainerCallback
 
@@ -44,3 +46,8 @@ class StopOnCtrlC(TrainerCallback):
     def on_epoch_end(self, args, state, control, **kwargs):
         if self.requested:  # the checkpoint of this step is written; no evaluation or second save
             control.should_save = control.should_evaluate = control.should_log = False
+
+
+def resume_command(argv: list[str] | None) -> str:
+    words = [word for word in (argv if argv is not None else sys.argv[1:]) if word != "--resume"]
+    return shlex.join(["python", "instruct_ger.py", *words, "--resume"])

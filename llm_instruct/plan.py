@@ -174,7 +174,7 @@ def format_plan(plan: RunPlan, epochs: int) -> str:
     lines = [
         f"Examples: {plan.train_examples} for training, {plan.eval_examples} for evaluation",
         f"Tokens per epoch: {plan.real_tokens:,} real, {plan.padded_tokens:,} in batches ({padding:.1%} padding)",
-        f"Optimizer steps: {plan.optimizer_steps} ({epochs} epochs)",
+        f"Optimizer steps: {plan.optimizer_steps} ({epochs} epoch{'s' if epochs != 1 else ''})",
         f"Parameters: {memory.parameters:,} in total, {trainable:,} trained ({mode}, {precision}, {memory.optimizer})",
         (
             f"Memory: about {plan.peak_bytes / GIB:.1f} GiB at the peak on {memory.device}{processes}; "

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .cli import log
+
 # Rows x inner x columns. Training multiplies hundreds of token rows by a weight matrix;
 # decoding with 5 beams multiplies 5 rows by a large one, where reading the weights dominates.
 TRAINING_SHAPE = (64, 1024, 1024)
@@ -63,3 +65,13 @@ def bf16_trains_slower(timing: MatmulTiming) -> bool:
 
 def bf16_decodes_faster(timing: MatmulTiming) -> bool:
     return timing.bf16_speedup >= DECODING_MARGIN
+
+
+def warn_if_bf16_trains_slower() -> None:
+    """For --bf16 on a CPU: say so where a bf16 product of training size is slower than fp32."""
+    timing = time_matmuls(TRAINING_SHAPE)
+    if bf16_trains_slower(timing):
+        log(
+            f"Warning: on this CPU a matrix product of training size takes {timing.describe()}; "
+            f"--bf16 will likely train slower than without it."
+        )

@@ -7,9 +7,6 @@ prints, evaluates by generation and publishes the model directory.
 
 import argparse
 import contextlib
-import json
-import shlex
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,7 +15,7 @@ import torch
 from transformers import set_seed
 from transformers.utils import logging as hf_logging
 
-from .checkpoints import DEFAULT_INTERVAL_MINUTES, CheckpointPolicy, newest_complete, remove_incomplete
+from .checkpoints import DEFAULT_INTERVAL_MINUTES, CheckpointPolicy, checkpoint_to_resume
 from .cli import (
     HelpFormatter,
     StoppedEarly,
@@ -33,12 +30,12 @@ from .device import base_weights_dtype, check_mixed_precision, resolve_device
 from .distributed import check_process_count, is_sharded, local_process_count
 from .hub import ModelSource, resolve_model_source
 from .instructions import InstructionSet
-from .interrupt import StopOnCtrlC
+from .interrupt import StopOnCtrlC, resume_command
 from .lora import LoraSettings, add_lora
 from .memory import GIB
 from .modeldir import check_model_directory, load_config, load_model, load_tokenizer
 from .plan import format_plan, plan_run
-from .precision import TRAINING_SHAPE, bf16_trains_slower, time_matmuls
+from .precision import warn_if_bf16_trains_slower
 from .preflight import check_bitsandbytes, check_disk, check_memory
 from .prompt import DEFAULT_INPUT_TEMPLATE, DEFAULT_TEMPLATE, PromptStyle
 from .publish import Publication, publish_model
@@ -205,41 +202,6 @@ def print_overview(instructions: InstructionSet, style: PromptStyle) -> None:
         )
 
 
-def warn_if_bf16_trains_slower(device: str) -> None:
-    if device != "cpu":
-        return
-    timing = time_matmuls(TRAINING_SHAPE)
-    if bf16_trains_slower(timing):
-        log(
-            f"Warning: on this CPU a matrix product of training size takes {timing.describe()}; "
-            f"--bf16 will likely train slower than without it."
-        )
-
-
-def resume_command(argv: list[str] | None) -> str:
-    words = [word for word in (argv if argv is not None else sys.argv[1:]) if word != "--resume"]
-    return shlex.join(["python", "instruct_ger.py", *words, "--resume"])
-
-
-def checkpoint_to_resume(args, checkpoint_dir: Path, is_main: bool) -> Path | None:
-    complete, incomplete = newest_complete(checkpoint_dir)
-    if is_main:
-        remove_incomplete(incomplete)
-    if args.resume:
-        if complete is None:
-            raise UserError(f"--resume: no complete checkpoint in {checkpoint_dir}; run once without --resume")
-        state = json.loads((complete / "trainer_state.json").read_text(encoding="utf-8"))
-        if is_main:
-            print(f"Resuming from step {state['global_step']} ({complete}, epoch {state['epoch']:g} of {args.epochs})")
-        return complete
-    if complete is not None:
-        raise UserError(
-            f"{complete} is left from an unfinished run: pass --resume to continue it, "
-            f"or delete {checkpoint_dir} to start over"
-        )
-    return None
-
-
 def model_source(args, instructions: InstructionSet, style: PromptStyle, stack: contextlib.ExitStack) -> ModelSource:
     """Where the base model loads from. tiny-bloom is built by every process for itself, from the
     same texts and seed, so that processes on machines without a shared folder get the same model."""
@@ -250,40 +212,86 @@ def model_source(args, instructions: InstructionSet, style: PromptStyle, stack: 
     return ModelSource(str(build_tiny_bloom(texts, directory, seed=args.seed)))
 
 
+def check_device(args) -> str:
+    device = resolve_device(args.device)
+    check_process_count(device, local_process_count(), torch.cuda.device_count())
+    cuda_bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
+    check_mixed_precision(device, bf16=args.bf16, fp16=args.fp16, cuda_bf16_supported=cuda_bf16)
+    return device
+
+
+def encode(tokenizer, style: PromptStyle, instructions: InstructionSet, args):
+    """Training and evaluation examples as token ids, and how many prompts were cut to fit."""
+    train_set = encode_examples(tokenizer, style, instructions.train, args.max_length, args.input_file)
+    if instructions.eval_is_train:  # encoded (and counted as truncated) once
+        return train_set, train_set, train_set.truncated
+    eval_path = args.eval_file or args.input_file
+    eval_set = encode_examples(tokenizer, style, instructions.eval, args.max_length, eval_path)
+    return train_set, eval_set, train_set.truncated + eval_set.truncated
+
+
+def lora_settings(args) -> LoraSettings | None:
+    if not args.lora:
+        return None
+    return LoraSettings(args.lora_r, args.lora_alpha, args.lora_dropout, tuple(args.lora_target_modules))
+
+
+def print_start(instructions, style, plan, args, truncated: int, optimizer_notice: str | None, device: str) -> None:
+    print_overview(instructions, style)
+    padding = 1 - plan.real_tokens / plan.padded_tokens
+    grouping = "batches grouped by length" if args.group_by_length else "batches shuffled freely"
+    print(f"Padding: {padding:.1%} of the positions in training batches ({grouping})")
+    if truncated:
+        log(f"Warning: {truncated} prompt(s) longer than --max-length {args.max_length} were cut at the front.")
+    if optimizer_notice:
+        log(optimizer_notice)
+    if args.bf16 and device == "cpu":
+        warn_if_bf16_trains_slower()
+
+
+def load_trainable_model(source: ModelSource, args, device: str, lora: LoraSettings | None):
+    """The base model in its training dtype, with LoRA adapters where asked for."""
+    base_dtype = base_weights_dtype(device, lora=args.lora, bf16=args.bf16, fp16=args.fp16)
+    model = load_model(source, dtype=base_dtype, trust_remote_code=args.trust_remote_code)
+    if lora is not None:
+        set_seed(args.seed)  # the adapters' random init, before the Trainer seeds anything
+        model = add_lora(model, lora, args.model_name)
+    return model, base_dtype
+
+
+def train(trainer, resume_from: Path | None, checkpoint_dir: Path, argv) -> dict:
+    """trainer.train(), with Ctrl-C writing a checkpoint in a single process; returns its metrics."""
+    stop = next(callback for callback in trainer.callback_handler.callbacks if isinstance(callback, StopOnCtrlC))
+    # Ctrl-C reaches every process of a distributed run, and its launcher stops them itself.
+    ctrl_c = stop if trainer.args.world_size == 1 else contextlib.nullcontext()
+    with ctrl_c:
+        metrics = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None).metrics
+    if stop.checkpoint_step is not None:
+        checkpoint = checkpoint_dir / f"checkpoint-{stop.checkpoint_step}"
+        raise StoppedEarly(
+            f"Interrupted at step {stop.checkpoint_step} of {trainer.state.max_steps}; checkpoint written to "
+            f"{checkpoint}. Continue with: {resume_command(argv)}"
+        )
+    return metrics
+
+
 def run(args: argparse.Namespace, callbacks=(), argv: list[str] | None = None) -> Path | None:
     """Train as the parsed flags say and return the written model directory (None for --dry-run)."""
     args = resolve_settings(args)
     instructions = read_instructions(args.input_file, args.eval_file)
     style = prompt_style(args, instructions)
-    device = resolve_device(args.device)
-    check_process_count(device, local_process_count(), torch.cuda.device_count())
-    check_mixed_precision(
-        device, bf16=args.bf16, fp16=args.fp16, cuda_bf16_supported=device == "cuda" and torch.cuda.is_bf16_supported()
-    )
+    device = check_device(args)
     model_dir = Path(args.output_dir) / args.output_model
     checkpoint_dir = Path(args.output_dir) / f"checkpoints-{args.output_model}"
 
     with contextlib.ExitStack() as stack:
         source = model_source(args, instructions, style, stack)
         tokenizer = load_tokenizer(source, trust_remote_code=args.trust_remote_code)
-        train_set = encode_examples(tokenizer, style, instructions.train, args.max_length, args.input_file)
-        # Evaluation lines that are the training lines are encoded (and counted as truncated) once.
-        eval_set = (
-            train_set
-            if instructions.eval_is_train
-            else encode_examples(
-                tokenizer, style, instructions.eval, args.max_length, args.eval_file or args.input_file
-            )
-        )
-        truncated = train_set.truncated + (0 if instructions.eval_is_train else eval_set.truncated)
-        lora_settings = (
-            LoraSettings(args.lora_r, args.lora_alpha, args.lora_dropout, tuple(args.lora_target_modules))
-            if args.lora
-            else None
-        )
+        train_set, eval_set, truncated = encode(tokenizer, style, instructions, args)
+        lora = lora_settings(args)
         config = load_config(source, trust_remote_code=args.trust_remote_code)
         processes = local_process_count()
-        plan, optimizer_notice = plan_run(args, config, instructions, train_set, device, processes, lora_settings)
+        plan, optimizer_notice = plan_run(args, config, instructions, train_set, device, processes, lora)
         if args.dry_run:
             print_overview(instructions, style)
             if optimizer_notice:
@@ -299,36 +307,18 @@ def run(args: argparse.Namespace, callbacks=(), argv: list[str] | None = None) -
         training_args = training_arguments(args, checkpoint_dir, device, plan.memory.optimizer)
         is_main = training_args.process_index == 0
         if is_main:
-            print_overview(instructions, style)
-            padding = 1 - plan.real_tokens / plan.padded_tokens
-            grouping = "batches grouped by length" if args.group_by_length else "batches shuffled freely"
-            print(f"Padding: {padding:.1%} of the positions in training batches ({grouping})")
-            if truncated:
-                log(f"Warning: {truncated} prompt(s) longer than --max-length {args.max_length} were cut at the front.")
-            if optimizer_notice:
-                log(optimizer_notice)
-            if args.bf16:
-                warn_if_bf16_trains_slower(device)
-        resume_from = checkpoint_to_resume(args, checkpoint_dir, is_main)
-
+            print_start(instructions, style, plan, args, truncated, optimizer_notice, device)
+        resume_from = checkpoint_to_resume(checkpoint_dir, args.resume, args.epochs, is_main)
         if is_main:
             print(f"Model: {args.model_name}")
         started = time.perf_counter()
-        base_dtype = base_weights_dtype(device, lora=args.lora, bf16=args.bf16, fp16=args.fp16)
-        model = load_model(source, dtype=base_dtype, trust_remote_code=args.trust_remote_code)
-        if lora_settings is not None:
-            set_seed(args.seed)  # the adapters' random init, before the Trainer seeds anything
-            model = add_lora(model, lora_settings, args.model_name)
+        model, base_dtype = load_trainable_model(source, args, device, lora)
         loading_seconds = time.perf_counter() - started
 
-        interval = None if args.no_checkpoints else args.checkpoint_minutes
-        policy = CheckpointPolicy(interval)
-        stop = StopOnCtrlC()
-        # Ctrl-C reaches every process of a distributed run, and its launcher stops them itself.
-        ctrl_c = stop if training_args.world_size == 1 else contextlib.nullcontext()
+        policy = CheckpointPolicy(None if args.no_checkpoints else args.checkpoint_minutes)
         trainer = build_trainer(
             model, tokenizer, training_args, train_set, eval_set, args.group_by_length,
-            [policy, stop, *callbacks],
+            [policy, StopOnCtrlC(), *callbacks],
         )  # fmt: skip
         if is_sharded(trainer) and args.lora and not args.save_adapter:
             raise UserError(
@@ -336,14 +326,7 @@ def run(args: argparse.Namespace, callbacks=(), argv: list[str] | None = None) -
             )
         if is_main:
             print("Start training ...")
-        with ctrl_c:
-            metrics = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None).metrics
-        if stop.checkpoint_step is not None:
-            checkpoint = checkpoint_dir / f"checkpoint-{stop.checkpoint_step}"
-            raise StoppedEarly(
-                f"Interrupted at step {stop.checkpoint_step} of {trainer.state.max_steps}; checkpoint written to "
-                f"{checkpoint}. Continue with: {resume_command(argv)}"
-            )
+        metrics = train(trainer, resume_from, checkpoint_dir, argv)
 
         publication = Publication(
             model_dir=model_dir,
