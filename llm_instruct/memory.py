@@ -111,6 +111,7 @@ def checkpoint_bytes(plan: MemoryPlan) -> float:
 
 def measured_peak_bytes(device: str) -> float:
     """This process's peak so far: allocated GPU memory on CUDA, resident memory on a CPU."""
+    # Imported here: the estimates above are plain arithmetic, testable without torch.
     if device == "cuda":
         import torch
 

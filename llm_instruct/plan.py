@@ -10,7 +10,14 @@ import math
 import time
 from dataclasses import dataclass
 
+import torch
+from accelerate import init_empty_weights
+from transformers import AutoModelForCausalLM
+
+from . import preflight
+from .answer_loss import accepts_position_mask
 from .batching import epoch_batches
+from .lora import add_lora
 from .memory import GIB, MemoryPlan, checkpoint_bytes, estimate_peak_bytes, model_directory_bytes
 from .tokens import EncodedExamples
 
@@ -56,12 +63,6 @@ class ModelShape:
 
 def model_shape(config, lora_settings=None, trust_remote_code: bool = False) -> ModelShape:
     """Parameters (and LoRA's trainable ones) from the config alone, on the meta device."""
-    from accelerate import init_empty_weights
-    from transformers import AutoModelForCausalLM
-
-    from .answer_loss import accepts_position_mask
-    from .lora import add_lora
-
     with init_empty_weights():
         model = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
     model.tie_weights()  # a tied output layer is no parameter of its own
@@ -83,8 +84,6 @@ def answer_positions(train_set: EncodedExamples, batches: list[list[int]]) -> in
 
 def measured_rate(device: str) -> float:
     """FLOP/s of a quick matrix product on the device (fp32 on a CPU, bf16 on CUDA)."""
-    import torch
-
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
     size = 4096 if device == "cuda" else 1024
     a = torch.randn(size, size, device=device, dtype=dtype)
@@ -116,8 +115,6 @@ def steps(examples: int, batch_size: int, processes: int, accumulation: int, epo
 
 def plan_run(args, config, instructions, train_set: EncodedExamples, device: str, processes: int, lora_settings):
     """The plan for these flags on this machine; args.optim "auto" is decided here."""
-    from .preflight import available_memory, choose_optimizer, free_disk
-
     shape = model_shape(config, lora_settings, args.trust_remote_code)
     batches = epoch_batches(train_set.lengths, args.batch_size, args.seed, 0, args.group_by_length)
     real, padded = epoch_token_counts(train_set, batches)
@@ -138,8 +135,8 @@ def plan_run(args, config, instructions, train_set: EncodedExamples, device: str
         answer_logits_only=shape.answer_logits_only,
         answer_positions=answer_positions(train_set, batches),
     )
-    available, what = available_memory(device)
-    optimizer, notice = choose_optimizer(args.optim, memory, available, processes)
+    available, what = preflight.available_memory(device)
+    optimizer, notice = preflight.choose_optimizer(args.optim, memory, available, processes)
     memory = dataclasses.replace(memory, optimizer=optimizer)
     saved = model_directory_bytes(shape.parameters, shape.trainable if args.save_adapter else None)
     plan = RunPlan(
@@ -156,7 +153,7 @@ def plan_run(args, config, instructions, train_set: EncodedExamples, device: str
         model_dir_bytes=saved,
         checkpoint_bytes=checkpoint_bytes(memory),
         checkpoints_possible=not args.no_checkpoints and args.epochs > 1,
-        free_disk=free_disk(args.output_dir),
+        free_disk=preflight.free_disk(args.output_dir),
         output_dir=str(args.output_dir),
         processes=processes,
         seconds=training_seconds(memory, padded, args.epochs, measured_rate(device)),

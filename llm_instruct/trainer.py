@@ -1,7 +1,9 @@
 """The Hugging Face Trainer as this project runs it: its arguments, batches and callbacks."""
 
+import gc
 from pathlib import Path
 
+import torch
 from transformers import Trainer, TrainingArguments
 
 from .answer_loss import accepts_position_mask, answer_loss
@@ -93,10 +95,6 @@ def epoch_losses(log_history: list[dict]) -> list[dict]:
 def release_training_state(trainer: Trainer) -> None:
     """Drop optimizer state and gradients, the largest part of training memory (12 of 16 bytes a
     weight with AdamW), before saving, evaluating and merging need room of their own."""
-    import gc
-
-    import torch
-
     optimizer = getattr(trainer.optimizer, "optimizer", trainer.optimizer)
     if optimizer is not None and hasattr(optimizer, "state"):
         optimizer.state.clear()
