@@ -186,7 +186,8 @@ def print_profile(trainer) -> None:
     from transformers import TrainerCallback
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if trainer.args.device.type == "cuda" else [])
-    with profile(activities=activities, schedule=schedule(wait=0, warmup=1, active=trainer.args.max_steps - 1)) as prof:
+    timed = schedule(wait=1, warmup=0, active=trainer.args.max_steps - 1, repeat=1)  # all but the warm-up step
+    with profile(activities=activities, schedule=timed) as prof:
 
         class Step(TrainerCallback):
             def on_step_end(self, *_, **__):
