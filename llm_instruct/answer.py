@@ -14,7 +14,7 @@ from .instructions import Example
 from .modeldir import load_tokenizer_and_model
 from .precision import DECODING_SHAPE, bf16_decodes_faster, time_matmuls
 from .prompt import FALLBACK_STYLE, INPUT, INSTRUCTION, PromptStyle, load_style
-from .sources import read_instructions
+from .sources import read_all_examples, read_instructions
 
 DEFAULT_MODEL = "instruct_ger/instruct_ger_bsp_1_1b5_ep4"
 DEFAULT_SETTINGS = GenerationSettings()
@@ -126,12 +126,10 @@ def load_answerer(args, settings: GenerationSettings, out) -> Answerer:
 
 
 def examples_to_score(path, lines: str) -> list[Example]:
+    if lines == "all":
+        return read_all_examples(path)
     instructions = read_instructions(path)
-    return {
-        "eval": instructions.eval,
-        "train": instructions.train,
-        "all": instructions.train + ([] if instructions.eval_is_train else instructions.eval),
-    }[lines]
+    return instructions.eval if lines == "eval" else instructions.train
 
 
 def parse_request(line: str, number: int) -> tuple[str, str]:

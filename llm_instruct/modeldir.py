@@ -1,5 +1,6 @@
 """Loading a model and tokenizer by hub name or path, and writing a model directory atomically."""
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -35,13 +36,20 @@ def check_model_directory(name: str) -> None:
         raise _not_a_model_directory(name)
 
 
-def load_tokenizer(source: ModelSource, *, trust_remote_code: bool = False):
+@contextlib.contextmanager
+def _explained(name: str):
+    """Loading errors of transformers and the Hub client, as one line that says what to do."""
     try:
+        yield
+    except (OSError, ValueError) as error:
+        raise _explain_unloadable(name, error) from error
+
+
+def load_tokenizer(source: ModelSource, *, trust_remote_code: bool = False):
+    with _explained(source.name):
         tokenizer = AutoTokenizer.from_pretrained(
             source.name, trust_remote_code=trust_remote_code, local_files_only=source.local_files_only
         )
-    except (OSError, ValueError) as error:
-        raise _explain_unloadable(source.name, error) from error
     if tokenizer.eos_token_id is None:
         raise UserError(f"the tokenizer of {source.name} defines no EOS token, so answers could not be taught to end")
     if tokenizer.pad_token_id is None:
@@ -51,28 +59,23 @@ def load_tokenizer(source: ModelSource, *, trust_remote_code: bool = False):
 
 
 def load_config(source: ModelSource, *, trust_remote_code: bool = False):
-    try:
+    with _explained(source.name):
         return AutoConfig.from_pretrained(
             source.name, trust_remote_code=trust_remote_code, local_files_only=source.local_files_only
         )
-    except (OSError, ValueError) as error:
-        raise _explain_unloadable(source.name, error) from error
 
 
 def load_model(source: ModelSource, *, dtype, trust_remote_code: bool = False):
     """The model in an explicit dtype (transformers 5 would otherwise keep the checkpoint's stored
     dtype, e.g. fp16, which must not be trained on a CPU); a LoRA adapter directory comes merged."""
-    try:
-        if (Path(source.name) / ADAPTER_CONFIG).is_file():
-            base = load_model(
-                resolve_model_source(adapter_base(source.name)), dtype=dtype, trust_remote_code=trust_remote_code
-            )
-            return apply_saved_adapter(base, source.name)
+    if (Path(source.name) / ADAPTER_CONFIG).is_file():
+        base = resolve_model_source(adapter_base(source.name))
+        with _explained(source.name):
+            return apply_saved_adapter(load_model(base, dtype=dtype, trust_remote_code=trust_remote_code), source.name)
+    with _explained(source.name):
         return AutoModelForCausalLM.from_pretrained(
             source.name, dtype=dtype, trust_remote_code=trust_remote_code, local_files_only=source.local_files_only
         )
-    except (OSError, ValueError) as error:
-        raise _explain_unloadable(source.name, error) from error
 
 
 def load_tokenizer_and_model(name: str, *, dtype, trust_remote_code: bool = False):

@@ -185,3 +185,15 @@ def test_bad_eval_file_is_reported_before_the_model_loads(tmp_path, capsys):
 def test_empty_stop_string_is_refused(capsys):
     assert generate(["--stop", "", "Hallo!"]) == 2
     assert capsys.readouterr().err == "error: --stop needs a non-empty string\n"
+
+
+def test_jsonl_input_with_an_input_field_and_its_errors(trained_model_dir, monkeypatch, capsys):
+    stdin = '{"instruction": "Zähle bis drei."}\n\n{"instruction": "Buchstabiere Haus.", "input": "Haus"}\n'
+    assert generate(["--model-name", str(trained_model_dir), "--jsonl", "--jsonl-input"], monkeypatch, stdin) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert records[0]["response"] == "Eins, zwei, drei."
+    assert (records[0].get("input"), records[1]["input"]) == (None, "Haus")
+
+    stdin = '{"instruction": "Zähle bis drei."}\n{"instruction": "Buchstabiere Haus." "input": 1}\n'
+    assert generate(["--model-name", str(trained_model_dir), "--jsonl-input"], monkeypatch, stdin) == 2
+    assert capsys.readouterr().err.endswith("error: stdin:2: invalid JSON: Expecting ',' delimiter (column 38)\n")
