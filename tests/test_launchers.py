@@ -1,4 +1,6 @@
-"""Several processes, as users start them: torchrun, accelerate launch, two torchrun nodes.
+"""Several processes, as users start them: accelerate launch on one machine, torchrun on two.
+
+torchrun with two processes on one machine differs from the two-node run only in its rendezvous.
 
 Each run trains tiny-bloom-sized data on CPU processes with gloo: the data is split across the
 processes (so the optimizer steps halve), one process prints, evaluates and saves.
@@ -17,8 +19,8 @@ from transformers import AutoModelForCausalLM
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
-# 14 lines over 2 processes in batches of 8: one step per epoch and process, where one process takes 2.
-HALVED_STEPS = 2
+# 14 lines in batches of 8 take one process 2 steps an epoch; split over 2 processes, 1 step.
+HALVED_STEPS = 1
 
 
 def free_port() -> int:
@@ -34,7 +36,7 @@ def script_args(training_file, base_dir, output_dir):
         "--model-name", str(base_dir),
         "--output-dir", str(output_dir),
         "--output-model", "ddp",
-        "--epochs", "2",
+        "--epochs", "1",
         "--device", "cpu",
     ]  # fmt: skip
 
@@ -45,24 +47,6 @@ def assert_one_model_from_two_processes(stdout: str, model_dir: Path) -> None:
     report = json.loads((model_dir / "training_report.json").read_text())
     assert report["global_step"] == HALVED_STEPS
     AutoModelForCausalLM.from_pretrained(model_dir)
-
-
-def test_torchrun_two_cpu_processes(training_file, tiny_bloom_dir, tmp_path):
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node",
-        "2",
-        "--master_port",
-        str(free_port()),
-    ]
-    result = subprocess.run(
-        [*command, *script_args(training_file, tiny_bloom_dir, tmp_path)],
-        capture_output=True, text=True, env=ENV, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert_one_model_from_two_processes(result.stdout, tmp_path / "ddp")
 
 
 @pytest.mark.skipif(shutil.which("mpirun") is None, reason="accelerate starts CPU processes with mpirun (openmpi-bin)")

@@ -17,6 +17,7 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 from llm_instruct.answer import main as generate_main
 from llm_instruct.cli import run_cli
 from llm_instruct.prompt import PromptStyle, load_style
+from llm_instruct.tiny import build_tiny_bloom
 from llm_instruct.train import build_parser, run
 
 RECORDS = [
@@ -47,11 +48,14 @@ def data_file(tmp_path_factory):
     return path
 
 
+def record_texts() -> list[str]:
+    style = PromptStyle()
+    return [style.format(r["instruction"], r.get("input", "")) + r["output"] for r in RECORDS]
+
+
 def tiny_llama(directory):
     """A randomly initialised Llama with a Llama-style tokenizer trained on the records, saved like a hub model."""
-    style = PromptStyle()
-    texts = [style.format(r["instruction"], r.get("input", "")) + r["output"] for r in RECORDS]
-    tokenizer = build_sentencepiece_style_tokenizer(texts)
+    tokenizer = build_sentencepiece_style_tokenizer(record_texts())
     tokenizer.save_pretrained(directory)
     tokenizer = AutoTokenizer.from_pretrained(directory)
     config = LlamaConfig(
@@ -63,10 +67,15 @@ def tiny_llama(directory):
     return directory
 
 
+def tiny_bloom(directory):
+    """A small BLOOM with a byte-level BPE trained on the records, saved like a hub model."""
+    return build_tiny_bloom(record_texts(), directory, seed=0, hidden_size=128, layers=2)
+
+
 @pytest.fixture(scope="module", params=["bloom", "llama"])
 def trained(request, data_file, tmp_path_factory):
     workdir = tmp_path_factory.mktemp(request.param)
-    base = "tiny-bloom" if request.param == "bloom" else str(tiny_llama(workdir / "base"))
+    base = str((tiny_bloom if request.param == "bloom" else tiny_llama)(workdir / "base"))
     argv = ["--input-file", str(data_file), "--model-name", base, "--output-dir", str(workdir), "--output-model", "m"]
     return run(build_parser().parse_args([*argv, *TRAINING]))
 
