@@ -1,7 +1,8 @@
-"""Teach a causal language model a few instructions from a text file, then talk to it.
+"""Teach a causal language model a few instructions from a file, then talk to it.
 
 The flow, one module per stage:
-instruction file -> examples (instructions) -> prompts (prompt) -> token ids and
-labels (tokens) -> Trainer (train) -> model directory (modeldir) -> answers
-(generation, evaluation, answer).
+instruction file -> examples (sources, instructions, records) -> prompts (prompt) -> token ids
+and labels (tokens) -> plan (plan, memory, preflight) -> Trainer (fine_tune, trainer, batching,
+answer_loss, checkpoints, interrupt) -> model directory (publish, modeldir) -> answers
+(generation, evaluation, metrics, answer).
 """

@@ -20,7 +20,6 @@ from transformers import TrainerCallback
 
 from .cli import UserError, log
 
-DEFAULT_INTERVAL_MINUTES = 10.0
 COMPLETE_MARKER = "trainer_state.json"
 _CHECKPOINT_NAME = re.compile(r"checkpoint-(\d+)")
 

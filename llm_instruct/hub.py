@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cli import UserError
+from .lora import ADAPTER_CONFIG
 
 # Seconds to wait for the Hub's answer about one file; a reachable Hub answers in well under one.
 PROBE_TIMEOUT = 5.0
@@ -96,3 +97,18 @@ def resolve_model_source(name: str, *, ask=ask_hub, cached=is_cached, offline=is
             f"config.json, so it holds no transformers model",
         }[answer]
     )
+
+
+def not_a_model_directory(name: str) -> UserError:
+    found = ", ".join(sorted(p.name for p in Path(name).iterdir())) or "nothing"
+    return UserError(
+        f"{name} is not a model directory: expected config.json, weights (model.safetensors) "
+        f"and tokenizer files such as tokenizer.json, or a LoRA adapter ({ADAPTER_CONFIG}); found {found}"
+    )
+
+
+def check_model_directory(name: str) -> None:
+    """A local directory given as a model must hold one (a model's config.json or an adapter)."""
+    directory = Path(name)
+    if directory.is_dir() and not (directory / ADAPTER_CONFIG).is_file() and not (directory / "config.json").is_file():
+        raise not_a_model_directory(name)

@@ -8,32 +8,18 @@ from pathlib import Path
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from .cli import UserError
-from .hub import ModelSource, resolve_model_source
+from .hub import ModelSource, check_model_directory, not_a_model_directory, resolve_model_source
 from .lora import ADAPTER_CONFIG, adapter_base, apply_saved_adapter
-
-
-def _not_a_model_directory(name: str) -> UserError:
-    found = ", ".join(sorted(p.name for p in Path(name).iterdir())) or "nothing"
-    return UserError(
-        f"{name} is not a model directory: expected config.json, weights (model.safetensors) "
-        f"and tokenizer files such as tokenizer.json, or a LoRA adapter ({ADAPTER_CONFIG}); found {found}"
-    )
 
 
 def _explain_unloadable(name: str, error: Exception) -> UserError:
     if Path(name).is_dir():
-        return _not_a_model_directory(name)
+        return not_a_model_directory(name)
     return UserError(
         f"cannot load model {name!r}: no such local directory, and the Hugging Face Hub did not "
         f"provide it (unknown name, private model, or no connection). Pass a local model "
         f"directory with --model-name, or check the name. ({type(error).__name__})"
     )
-
-
-def check_model_directory(name: str) -> None:
-    directory = Path(name)
-    if directory.is_dir() and not (directory / ADAPTER_CONFIG).is_file() and not (directory / "config.json").is_file():
-        raise _not_a_model_directory(name)
 
 
 @contextlib.contextmanager

@@ -16,6 +16,9 @@ from .memory import GIB, MemoryPlan, estimate_peak_bytes
 
 # An estimate this close to the limit is warned about: the estimates are good to about +-25%.
 WARNING_SHARE = 0.85
+# The Trainer's optimizer names offered by --optim: AdamW fused and unfused (the same updates),
+# Adafactor (factored moments: next to no state) and bitsandbytes' 8-bit AdamW (CUDA).
+OPTIMIZERS = ("adamw_torch_fused", "adamw_torch", "adafactor", "adamw_bnb_8bit")
 LIGHTER_OPTIMIZER = "adafactor"
 DEFAULT_OPTIMIZER = "adamw_torch_fused"
 

@@ -11,10 +11,6 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import BloomConfig, BloomForCausalLM, PreTrainedTokenizerFast
 
-TINY_MODEL_NAME = "tiny-bloom"
-# A model that starts from random weights needs far more steps and a far larger
-# learning rate than the tutorial's gentle fine-tune of a pretrained 1.5B model.
-TINY_PRESET = {"epochs": 60, "learning_rate": 2e-3, "output_model": "instruct_ger_bsp_1_tiny"}
 SPECIAL_TOKENS = {"unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>"}
 
 

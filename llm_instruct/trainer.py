@@ -10,10 +10,6 @@ from .answer_loss import accepts_position_mask, answer_loss
 from .batching import EpochSampler
 from .tokens import CompletionOnlyCollator, EncodedExamples
 
-# The Trainer's optimizer names offered by --optim: AdamW fused and unfused (the same updates),
-# Adafactor (factored moments: next to no state) and bitsandbytes' 8-bit AdamW (CUDA).
-OPTIMIZERS = ("adamw_torch_fused", "adamw_torch", "adafactor", "adamw_bnb_8bit")
-
 
 def training_arguments(args, checkpoint_dir: Path, device: str, optimizer: str) -> TrainingArguments:
     return TrainingArguments(

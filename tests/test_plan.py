@@ -24,7 +24,7 @@ def no_weights_load(monkeypatch):
     def refuse(*_, **__):
         raise AssertionError("weights were loaded")
 
-    monkeypatch.setattr("llm_instruct.train.load_model", refuse)
+    monkeypatch.setattr("llm_instruct.fine_tune.load_model", refuse)
 
 
 def test_dry_run_prints_the_plan_and_writes_nothing(training_file, tiny_bloom_dir, tmp_path, capsys, no_weights_load):
