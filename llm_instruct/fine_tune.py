@@ -114,9 +114,11 @@ def load_trainable_model(source: ModelSource, args, device: str, lora: LoraSetti
     return model, base_dtype
 
 
-def train(trainer, resume_from: Path | None, checkpoint_dir: Path, argv) -> dict:
-    """trainer.train(), with Ctrl-C writing a checkpoint in a single process; returns its metrics."""
-    stop = next(callback for callback in trainer.callback_handler.callbacks if isinstance(callback, StopOnCtrlC))
+def train(trainer, stop: StopOnCtrlC, resume_from: Path | None, checkpoint_dir: Path, argv) -> dict:
+    """trainer.train(), with Ctrl-C writing a checkpoint in a single process; returns its metrics.
+
+    stop: the trainer's Ctrl-C callback.
+    """
     # Ctrl-C reaches every process of a distributed run, and its launcher stops them itself.
     ctrl_c = stop if trainer.args.world_size == 1 else contextlib.nullcontext()
     with ctrl_c:
@@ -171,9 +173,10 @@ def fine_tune(args: argparse.Namespace, instructions: InstructionSet, callbacks=
         loading_seconds = time.perf_counter() - started
 
         policy = CheckpointPolicy(None if args.no_checkpoints else args.checkpoint_minutes)
+        stop = StopOnCtrlC()
         trainer = build_trainer(
             model, tokenizer, training_args, train_set, eval_set, args.group_by_length,
-            [policy, StopOnCtrlC(), *callbacks],
+            [policy, stop, *callbacks],
         )  # fmt: skip
         if is_sharded(trainer) and args.lora and not args.save_adapter:
             raise UserError(
@@ -181,7 +184,7 @@ def fine_tune(args: argparse.Namespace, instructions: InstructionSet, callbacks=
             )
         if is_main:
             print("Start training ...")
-        metrics = train(trainer, resume_from, checkpoint_dir, argv)
+        metrics = train(trainer, stop, resume_from, checkpoint_dir, argv)
 
         publication = Publication(
             model_dir=model_dir,
