@@ -38,10 +38,16 @@ def epoch_batches(lengths: list[int], batch_size: int, seed: int, epoch: int, gr
     return batches
 
 
-def padding_share(lengths: list[int], batches: list[list[int]]) -> float:
-    """The part of all positions in these batches that is padding."""
+def token_counts(lengths: list[int], batches: list[list[int]]) -> tuple[int, int]:
+    """Real tokens in these batches, and positions once each batch is padded to its longest example."""
     real = sum(lengths[i] for batch in batches for i in batch)
     padded = sum(len(batch) * max(lengths[i] for i in batch) for batch in batches)
+    return real, padded
+
+
+def padding_share(lengths: list[int], batches: list[list[int]]) -> float:
+    """The part of all positions in these batches that is padding."""
+    real, padded = token_counts(lengths, batches)
     return 1 - real / padded
 
 

@@ -93,9 +93,8 @@ def lora_settings(args) -> LoraSettings | None:
 
 def print_start(instructions, style, plan, args, truncated: int, optimizer_notice: str | None, device: str) -> None:
     print_overview(instructions, style)
-    padding = 1 - plan.real_tokens / plan.padded_tokens
     grouping = "batches grouped by length" if args.group_by_length else "batches shuffled freely"
-    print(f"Padding: {padding:.1%} of the positions in training batches ({grouping})")
+    print(f"Padding: {plan.padding_share:.1%} of the positions in training batches ({grouping})")
     if truncated:
         log(f"Warning: {truncated} prompt(s) longer than --max-length {args.max_length} were cut at the front.")
     if optimizer_notice:
@@ -203,7 +202,7 @@ def fine_tune(args: argparse.Namespace, instructions: InstructionSet, callbacks=
                 "eval_file": str(args.eval_file) if args.eval_file else None,
                 "optimizer": plan.memory.optimizer,
                 "estimated_peak_memory_gib": plan.peak_bytes / GIB,
-                "padding_share": 1 - plan.real_tokens / plan.padded_tokens,
+                "padding_share": plan.padding_share,
                 "group_by_length": args.group_by_length,
                 "seconds": {
                     "loading": loading_seconds,

@@ -16,7 +16,7 @@ from transformers import AutoModelForCausalLM
 
 from . import preflight
 from .answer_loss import accepts_position_mask
-from .batching import epoch_batches
+from .batching import epoch_batches, token_counts
 from .lora import add_lora
 from .memory import GIB, MemoryPlan, checkpoint_bytes, estimate_peak_bytes, model_directory_bytes
 from .tokens import EncodedExamples
@@ -43,6 +43,10 @@ class RunPlan:
     output_dir: str
     processes: int = 1
     seconds: float | None = None  # rough training duration, where a rate is known
+
+    @property
+    def padding_share(self) -> float:
+        return 1 - self.real_tokens / self.padded_tokens
 
     @property
     def peak_bytes(self) -> float:
@@ -103,11 +107,6 @@ def training_seconds(plan: MemoryPlan, padded_tokens_per_epoch: int, epochs: int
     return epochs * padded_tokens_per_epoch * flops_per_token / (rate * ASSUMED_MFU)
 
 
-def epoch_token_counts(train_set: EncodedExamples, batches: list[list[int]]) -> tuple[int, int]:
-    lengths = train_set.lengths
-    return sum(lengths), sum(len(batch) * max(lengths[i] for i in batch) for batch in batches)
-
-
 def steps(examples: int, batch_size: int, processes: int, accumulation: int, epochs: int) -> int:
     batches_per_process = math.ceil(examples / (batch_size * processes))
     return epochs * math.ceil(batches_per_process / accumulation)
@@ -117,7 +116,7 @@ def plan_run(args, config, instructions, train_set: EncodedExamples, device: str
     """The plan for these flags on this machine; args.optim "auto" is decided here."""
     shape = model_shape(config, lora_settings, args.trust_remote_code)
     batches = epoch_batches(train_set.lengths, args.batch_size, args.seed, 0, args.group_by_length)
-    real, padded = epoch_token_counts(train_set, batches)
+    real, padded = token_counts(train_set.lengths, batches)
     memory = MemoryPlan(
         parameters=shape.parameters,
         trainable=shape.trainable,
@@ -164,13 +163,12 @@ def plan_run(args, config, instructions, train_set: EncodedExamples, device: str
 def format_plan(plan: RunPlan, epochs: int) -> str:
     memory = plan.memory
     trainable = memory.parameters if memory.trainable is None else memory.trainable
-    padding = 1 - plan.real_tokens / plan.padded_tokens
     precision = "mixed 16-bit" if memory.mixed_precision else "fp32"
     mode = "LoRA" if memory.lora else "full fine-tuning"
     processes = f" for {plan.processes} processes" if plan.processes > 1 else ""
     lines = [
         f"Examples: {plan.train_examples} for training, {plan.eval_examples} for evaluation",
-        f"Tokens per epoch: {plan.real_tokens:,} real, {plan.padded_tokens:,} in batches ({padding:.1%} padding)",
+        f"Tokens per epoch: {plan.real_tokens:,} real, {plan.padded_tokens:,} in batches ({plan.padding_share:.1%} padding)",
         f"Optimizer steps: {plan.optimizer_steps} ({epochs} epoch{'s' if epochs != 1 else ''})",
         f"Parameters: {memory.parameters:,} in total, {trainable:,} trained ({mode}, {precision}, {memory.optimizer})",
         (
