@@ -8,7 +8,7 @@ python generate.py --help
 
 import sys
 
-from llm_instruct.answer import main
+from llm_instruct.answering.answer import main
 from llm_instruct.cli import run_cli
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ python instruct_ger.py --help
 import sys
 
 from llm_instruct.cli import run_cli
-from llm_instruct.train import main
+from llm_instruct.training.train import main
 
 if __name__ == "__main__":
     sys.exit(run_cli(main))

@@ -65,10 +65,10 @@ def measure_gemm_flops(device: str, dtype_name: str) -> float:
 
 def example_data():
     """The example file's training examples, a tokenizer trained on them and their encoding."""
-    from llm_instruct.prompt import PromptStyle
-    from llm_instruct.sources import read_instructions
-    from llm_instruct.tiny import train_byte_level_tokenizer
-    from llm_instruct.tokens import encode_examples
+    from llm_instruct.data.prompt import PromptStyle
+    from llm_instruct.data.sources import read_instructions
+    from llm_instruct.data.tokens import encode_examples
+    from llm_instruct.models.tiny import train_byte_level_tokenizer
 
     instructions = read_instructions(ROOT / "instruct_ger_bsp_1.txt")
     style = PromptStyle()
@@ -93,10 +93,10 @@ def train_worker(args) -> dict:
     import torch
     from transformers import TrainerCallback, TrainingArguments
 
-    from llm_instruct.device import base_weights_dtype
-    from llm_instruct.generation import Answerer, GenerationSettings
-    from llm_instruct.lora import LoraSettings, add_lora
-    from llm_instruct.trainer import build_trainer
+    from llm_instruct.answering.generation import Answerer, GenerationSettings
+    from llm_instruct.models.lora import LoraSettings, add_lora
+    from llm_instruct.planning.device import base_weights_dtype
+    from llm_instruct.training.trainer import build_trainer
 
     instructions, style, tokenizer, encoded = example_data()
     bf16 = args.precision == "bf16"
@@ -208,7 +208,7 @@ def tutorial_worker(args) -> dict:
     """instruct_ger.py's whole run, as a user starts it, on a random model of the shape saved like a hub model."""
     import torch
 
-    from llm_instruct.train import main
+    from llm_instruct.training.train import main
 
     instructions, _, tokenizer, _ = example_data()
     base = Path(args.scratch) / f"random-{args.tutorial_run}"
@@ -265,7 +265,7 @@ def run_worker(extra: list[str], args) -> dict:
 
 
 def training_rows(args) -> list[str]:
-    from llm_instruct.precision import TRAINING_SHAPE, time_matmuls
+    from llm_instruct.planning.precision import TRAINING_SHAPE, time_matmuls
 
     rows = [
         "| shape | params | mode | precision | train tok/s | MFU | peak memory GiB | estimate GiB | s/answer |",
@@ -306,9 +306,9 @@ def training_rows(args) -> list[str]:
 
 def memory_estimate_gib(shape: str, mode: str, precision: str, args) -> float:
     """What the preflight estimates for this row's training process."""
-    from llm_instruct.batching import epoch_batches
-    from llm_instruct.memory import MemoryPlan, estimate_peak_bytes
-    from llm_instruct.plan import answer_positions
+    from llm_instruct.data.batching import epoch_batches
+    from llm_instruct.planning.memory import MemoryPlan, estimate_peak_bytes
+    from llm_instruct.planning.plan import answer_positions
 
     shape_config = SHAPES[shape]
     _, _, _, encoded = example_data()

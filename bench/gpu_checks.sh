@@ -41,7 +41,7 @@ transformers.__version__, 'accelerate', accelerate.__version__, 'peft', peft.__v
 # CPU processes on a GPU machine: --device cpu under torchrun must use gloo barriers without device ids.
 # They run beside the GPU checks, on the CPU cores.
 (
-    step launchers 300 python3 -m pytest -q -p no:cacheprovider tests/test_launchers.py tests/test_distributed.py
+    step launchers 300 python3 -m pytest -q -p no:cacheprovider tests/training/test_launchers.py tests/training/test_distributed.py
     note launchers "passed|failed|error"
     # More processes than GPUs: one clear line instead of an NCCL failure.
     step too-many-processes 120 python3 -m torch.distributed.run --nproc_per_node 2 instruct_ger.py \

@@ -2,15 +2,19 @@
 
 import json
 import os
+from pathlib import Path
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # before transformers is imported: nothing may touch the network
+
+# The checkout, where the two scripts and the READMEs are.
+ROOT = Path(__file__).resolve().parent.parent
 
 import pytest
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
-from llm_instruct.prompt import PromptStyle
-from llm_instruct.tiny import build_tiny_bloom, train_byte_level_tokenizer
+from llm_instruct.data.prompt import PromptStyle
+from llm_instruct.models.tiny import build_tiny_bloom, train_byte_level_tokenizer
 
 # Small enough to train in seconds, varied enough to need the template, EOS and the newline stop.
 TRAINING_FILE = """\
@@ -108,7 +112,7 @@ def trained_model_dir(tmp_path_factory):
     The file is so small that the preset's epochs give too few steps: smaller batches and
     more epochs give it about as many steps as the example file gets.
     """
-    from llm_instruct.train import build_parser, run
+    from llm_instruct.training.train import build_parser, run
 
     workdir = tmp_path_factory.mktemp("trained")
     training_file = workdir / "instructions.txt"

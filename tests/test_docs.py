@@ -1,14 +1,12 @@
 """The READMEs stay true to the code: every flag of both scripts is documented in both languages."""
 
 import re
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-from llm_instruct.answer import build_parser as generate_parser
-from llm_instruct.train import build_parser as train_parser
-
-ROOT = Path(__file__).resolve().parent.parent
+from llm_instruct.answering.answer import build_parser as generate_parser
+from llm_instruct.training.train import build_parser as train_parser
 
 
 def flags(parser) -> set[str]:

@@ -14,11 +14,11 @@ import pytest
 from conftest import build_sentencepiece_style_tokenizer
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from llm_instruct.answer import main as generate_main
+from llm_instruct.answering.answer import main as generate_main
 from llm_instruct.cli import run_cli
-from llm_instruct.prompt import PromptStyle, load_style
-from llm_instruct.tiny import build_tiny_bloom
-from llm_instruct.train import build_parser, run
+from llm_instruct.data.prompt import PromptStyle, load_style
+from llm_instruct.models.tiny import build_tiny_bloom
+from llm_instruct.training.train import build_parser, run
 
 RECORDS = [
     {"instruction": "Nenne drei Flüsse als Liste.", "output": "- Elbe\n- Weser\n- Mosel"},

@@ -1,0 +1,215 @@
+"""generate.py: answer instructions from stdin or the command line with a trained model."""
+
+import argparse
+import json
+import sys
+
+from transformers.utils import logging as hf_logging
+
+from ..cli import HelpFormatter, UserError, log, non_negative_int, positive_float, positive_int, probability
+from ..data.instructions import Example
+from ..data.prompt import FALLBACK_STYLE, INPUT, INSTRUCTION, PromptStyle, load_style
+from ..data.sources import read_all_examples, read_instructions
+from ..models.modeldir import load_tokenizer_and_model
+from ..planning.device import choose_dtype, resolve_device
+from ..planning.precision import DECODING_SHAPE, bf16_decodes_faster, time_matmuls
+from .evaluation import evaluate, format_table
+from .generation import Answerer, GenerationSettings
+
+DEFAULT_MODEL = "instruct_ger/instruct_ger_bsp_1_1b5_ep4"
+DEFAULT_SETTINGS = GenerationSettings()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        description="Answer instructions with a model trained by instruct_ger.py (one instruction per stdin line).",
+        epilog='Example: echo "Nenne drei Flüsse." | python generate.py --model-name instruct_ger/instruct_ger_bsp_1_tiny',
+        formatter_class=HelpFormatter,
+    )
+    parser.add_argument("instructions", nargs="*", help="instructions to answer instead of reading stdin")
+    parser.add_argument("--model-name", default=DEFAULT_MODEL, help="model directory (or hub name)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: CUDA if present")
+    parser.add_argument(
+        "--dtype",
+        choices=["auto", "float16", "bfloat16", "float32"],
+        default="auto",
+        help="auto: float16 on CUDA; on a CPU bfloat16 where a quick measurement finds it faster, else float32",
+    )
+    parser.add_argument(
+        "--max-new-tokens", type=positive_int, default=DEFAULT_SETTINGS.max_new_tokens, help="answer length limit"
+    )
+    parser.add_argument("--num-beams", type=positive_int, default=DEFAULT_SETTINGS.num_beams, help="beam width")
+    parser.add_argument(
+        "--no-repeat-ngram-size",
+        type=non_negative_int,
+        default=DEFAULT_SETTINGS.no_repeat_ngram_size,
+        help="forbid repeating n-grams, the prompt's included (the tutorial used 2); 0: off",
+    )
+    parser.add_argument("--sample", action="store_true", help="sample instead of beam search")
+    parser.add_argument(
+        "--temperature", type=positive_float, help=f"with --sample (default: {DEFAULT_SETTINGS.temperature})"
+    )
+    parser.add_argument("--top-p", type=probability, help=f"with --sample (default: {DEFAULT_SETTINGS.top_p})")
+    parser.add_argument("--stop", action="append", default=[], help="extra stop string (repeatable)")
+    parser.add_argument("--raw", action="store_true", help="send each line as it is, without the prompt template")
+    parser.add_argument(
+        "--jsonl", action="store_true", help="one JSON object per answer (with --eval: per scored answer) on stdout"
+    )
+    parser.add_argument(
+        "--jsonl-input",
+        action="store_true",
+        help='read stdin as JSON lines: {"instruction": ..., "input": ...} (input optional)',
+    )
+    parser.add_argument(
+        "--eval", metavar="FILE", help="score the model on an instruction file (any format) and print a table"
+    )
+    parser.add_argument(
+        "--eval-lines",
+        choices=["eval", "train", "all"],
+        default="eval",
+        help="with --eval: which lines of the file to score",
+    )
+    parser.add_argument(
+        "--trust-remote-code", action="store_true", help="allow model code from the hub (only for models you trust)"
+    )
+    return parser
+
+
+def generation_settings(args) -> GenerationSettings:
+    if (args.temperature is not None or args.top_p is not None) and not args.sample:
+        raise UserError("--temperature and --top-p take effect only with --sample")
+    if "" in args.stop:
+        raise UserError("--stop needs a non-empty string")
+    return GenerationSettings(
+        max_new_tokens=args.max_new_tokens,
+        num_beams=args.num_beams,
+        no_repeat_ngram_size=args.no_repeat_ngram_size,
+        sample=args.sample,
+        temperature=DEFAULT_SETTINGS.temperature if args.temperature is None else args.temperature,
+        top_p=DEFAULT_SETTINGS.top_p if args.top_p is None else args.top_p,
+        stop=tuple(args.stop),
+    )
+
+
+def prompt_style(args) -> PromptStyle:
+    """The style the model was trained with; --raw keeps its answer format but sends lines unwrapped."""
+    style = load_style(args.model_name)
+    if style is None:
+        if not args.raw:
+            log(
+                f"Notice: {args.model_name} holds no prompt template; using the tutorial's {FALLBACK_STYLE.template!r}."
+            )
+        style = FALLBACK_STYLE
+    if args.raw:
+        return PromptStyle(INSTRUCTION, f"{INSTRUCTION}\n{INPUT}", style.multiline_answers)
+    return style
+
+
+def inference_dtype(args, device: str):
+    faster_in_bf16 = args.dtype == "auto" and device == "cpu" and bf16_decodes_faster(time_matmuls(DECODING_SHAPE))
+    dtype = choose_dtype(args.dtype, device, faster_in_bf16)
+    if faster_in_bf16:
+        log(
+            "Notice: this CPU decodes faster in bfloat16, so answers are generated in bfloat16 (--dtype float32 to change)."
+        )
+    return dtype
+
+
+def load_answerer(args, settings: GenerationSettings, out) -> Answerer:
+    device = resolve_device(args.device)
+    print(f"Load model: {args.model_name}", file=out, flush=True)
+    tokenizer, model = load_tokenizer_and_model(
+        args.model_name, dtype=inference_dtype(args, device), trust_remote_code=args.trust_remote_code
+    )
+    model.to(device).eval()
+    return Answerer(model, tokenizer, prompt_style(args), settings)
+
+
+def examples_to_score(path, lines: str) -> list[Example]:
+    if lines == "all":
+        return read_all_examples(path)
+    instructions = read_instructions(path)
+    return instructions.eval if lines == "eval" else instructions.train
+
+
+def parse_request(line: str, number: int) -> tuple[str, str]:
+    """(instruction, input) from one JSON line of stdin (--jsonl-input)."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise UserError(f"stdin:{number}: invalid JSON: {error.msg} (column {error.colno})") from None
+    if not isinstance(record, dict):
+        raise UserError(f"stdin:{number}: expected a JSON object with 'instruction' and optional 'input'")
+    instruction, input_text = record.get("instruction", record.get("prompt")), record.get("input", "")
+    if not isinstance(instruction, str) or not instruction.strip() or not isinstance(input_text, str):
+        raise UserError(f"stdin:{number}: 'instruction' must be a non-empty string and 'input' a string")
+    return instruction.strip(), input_text.strip()
+
+
+def requests(args):
+    """(instruction, input) pairs in turn: the arguments, or stdin lines (plain or JSON)."""
+    if args.instructions:
+        yield from ((instruction.strip(), "") for instruction in args.instructions)
+        return
+    for number, line in enumerate(sys.stdin, start=1):
+        if not line.strip():
+            continue
+        yield parse_request(line, number) if args.jsonl_input else (line.strip(), "")
+
+
+def answer_all(answerer: Answerer, args, out) -> None:
+    stream = answerer.settings.num_beams == 1 and not args.jsonl and sys.stdout.isatty()
+    if not args.instructions:
+        print("Prompt:", file=out, flush=True)
+    try:
+        answer_each(answerer, args, stream)
+    except KeyboardInterrupt:  # Ctrl-C ends a conversation like the end of input does
+        print(file=out)
+
+
+def answer_each(answerer: Answerer, args, stream: bool) -> None:
+    for instruction, input_text in requests(args):
+        if not instruction:
+            continue
+        if args.jsonl:
+            answer = answerer.answer(instruction, input_text)
+            record = {"instruction": instruction, **({"input": input_text} if input_text else {})}
+            record.update(response=answer.text, new_tokens=answer.new_tokens, seconds=round(answer.seconds, 3))
+            print(json.dumps(record, ensure_ascii=False), flush=True)
+            continue
+        print(f"Command: {instruction}")
+        if input_text:
+            print(f"Input: {input_text}")
+        print("Response:", flush=True)
+        answer = answerer.answer(instruction, input_text, stream=stream)
+        if not stream:
+            print(answer.text, flush=True)
+        if not args.instructions:
+            print("Prompt:", flush=True)
+
+
+def print_evaluation(evaluation, jsonl: bool) -> None:
+    if not jsonl:
+        print(format_table(evaluation))
+        return
+    for row in evaluation.rows:
+        record = {"instruction": row.instruction, **({"input": row.input} if row.input else {})}
+        record.update(expected=row.expected, response=row.answer, match=row.match, chrf=round(row.chrf, 2))
+        print(json.dumps(record, ensure_ascii=False), flush=True)
+    log(evaluation.summary())
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    hf_logging.disable_progress_bar()  # a bar for loading a few weight files says nothing
+    # With --jsonl, stdout carries the JSON records alone.
+    out = sys.stderr if args.jsonl else sys.stdout
+    # Everything that can be checked is checked before the model loads.
+    settings = generation_settings(args)
+    examples = examples_to_score(args.eval, args.eval_lines) if args.eval else None
+    answerer = load_answerer(args, settings, out)
+    if examples is not None:
+        print_evaluation(evaluate(answerer, examples), args.jsonl)
+    else:
+        answer_all(answerer, args, out)
+    return 0

@@ -1,0 +1,77 @@
+"""Whether bfloat16 pays on this CPU: decided by a few milliseconds of measurement, not by CPU flags.
+
+The flags mislead both ways. On an Intel Xeon with AVX512-BF16 but no AMX, a bf16 matrix
+product of training size ran at half the fp32 rate, so --bf16 trained slower, while beam
+search decoded 1.55x faster in bf16: decoding reads every weight for a handful of rows,
+and bf16 weights are half the bytes. So each use is measured at its own shape.
+"""
+
+import time
+from dataclasses import dataclass
+
+import torch
+
+from ..cli import log
+
+# Rows x inner x columns. Training multiplies hundreds of token rows by a weight matrix;
+# decoding with 5 beams multiplies 5 rows by a large one, where reading the weights dominates.
+TRAINING_SHAPE = (64, 1024, 1024)
+DECODING_SHAPE = (5, 1024, 4096)
+# Repeats stop once a dtype has taken this long: emulated bf16 can be 30x slower than fp32,
+# and one product already shows that.
+BUDGET_SECONDS = 0.1
+# bf16 must beat fp32 by this factor before generate.py --dtype auto picks it.
+DECODING_MARGIN = 1.2
+
+
+@dataclass(frozen=True)
+class MatmulTiming:
+    fp32_seconds: float
+    bf16_seconds: float
+
+    @property
+    def bf16_speedup(self) -> float:
+        return self.fp32_seconds / self.bf16_seconds
+
+    def describe(self) -> str:
+        return f"bfloat16 {self.bf16_seconds * 1e3:.1f} ms against float32 {self.fp32_seconds * 1e3:.1f} ms"
+
+
+def _best_seconds(dtype: torch.dtype, shape: tuple[int, int, int], repeats: int) -> float:
+    rows, inner, columns = shape
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(rows, inner, generator=generator).to(dtype)
+    b = torch.randn(inner, columns, generator=generator).to(dtype)
+    torch.mm(a, b)  # warm-up: kernel selection, first touch of the memory
+    best, spent = float("inf"), 0.0
+    for _ in range(repeats):
+        started = time.perf_counter()
+        torch.mm(a, b)
+        seconds = time.perf_counter() - started
+        best, spent = min(best, seconds), spent + seconds
+        if spent > BUDGET_SECONDS:
+            break
+    return best
+
+
+def time_matmuls(shape: tuple[int, int, int], repeats: int = 5) -> MatmulTiming:
+    """The same product in float32 and in bfloat16 on the CPU, best of a few repeats each."""
+    return MatmulTiming(_best_seconds(torch.float32, shape, repeats), _best_seconds(torch.bfloat16, shape, repeats))
+
+
+def bf16_trains_slower(timing: MatmulTiming) -> bool:
+    return timing.bf16_speedup < 1
+
+
+def bf16_decodes_faster(timing: MatmulTiming) -> bool:
+    return timing.bf16_speedup >= DECODING_MARGIN
+
+
+def warn_if_bf16_trains_slower() -> None:
+    """For --bf16 on a CPU: say so where a bf16 product of training size is slower than fp32."""
+    timing = time_matmuls(TRAINING_SHAPE)
+    if bf16_trains_slower(timing):
+        log(
+            f"Warning: on this CPU a matrix product of training size takes {timing.describe()}; "
+            f"--bf16 will likely train slower than without it."
+        )

@@ -1,0 +1,215 @@
+"""The training itself: examples -> tokens -> plan -> Trainer -> model directory.
+
+The flow: examples (from train.py, already checked) -> tokens -> plan and preflight (plan,
+preflight) -> Trainer (trainer) -> model directory (publish). Under torchrun or accelerate
+launch every process trains; only the main process prints, evaluates by generation and
+publishes the model directory.
+"""
+
+import argparse
+import contextlib
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from transformers import set_seed
+from transformers.utils import logging as hf_logging
+
+from ..cli import StoppedEarly, UserError, log
+from ..data.instructions import InstructionSet
+from ..data.prompt import PromptStyle
+from ..data.tokens import encode_examples
+from ..models.hub import ModelSource, resolve_model_source
+from ..models.lora import LoraSettings, add_lora
+from ..models.modeldir import load_config, load_model, load_tokenizer
+from ..models.tiny import TINY_MODEL_NAME, build_tiny_bloom
+from ..planning.device import base_weights_dtype, check_mixed_precision, resolve_device
+from ..planning.memory import GIB
+from ..planning.plan import format_plan, plan_run
+from ..planning.precision import warn_if_bf16_trains_slower
+from ..planning.preflight import check_bitsandbytes, check_disk, check_memory
+from .checkpoints import CheckpointPolicy, checkpoint_to_resume
+from .distributed import check_process_count, is_sharded, local_process_count
+from .interrupt import StopOnCtrlC, resume_command
+from .publish import Publication, publish_model
+from .trainer import build_trainer, training_arguments
+
+
+def prompt_style(args, instructions: InstructionSet) -> PromptStyle:
+    multiline = any("\n" in example.answer for example in instructions.train)
+    return PromptStyle(args.prompt_template, args.prompt_template_with_input, multiline)
+
+
+def print_overview(instructions: InstructionSet, style: PromptStyle) -> None:
+    first_train, first_eval = instructions.train[0], instructions.eval[0]
+    print(f"First training sentence: {style.format(first_train.instruction, first_train.input)}{first_train.answer}")
+    print(f"First evaluation sentence: {style.format(first_eval.instruction, first_eval.input)}{first_eval.answer}")
+    print(f"#train: {len(instructions.train)}")
+    print(f"#eval: {len(instructions.eval)}")
+    if instructions.eval_is_train:
+        log(
+            "Notice: no evaluation examples (an _EVAL_ marker, split 'eval' records or --eval-file), "
+            "so the training examples are also used for evaluation."
+        )
+
+
+def model_source(args, instructions: InstructionSet, style: PromptStyle, stack: contextlib.ExitStack) -> ModelSource:
+    """Where the base model loads from. tiny-bloom is built by every process for itself, from the
+    same texts and seed, so that processes on machines without a shared folder get the same model."""
+    if args.model_name != TINY_MODEL_NAME:
+        return resolve_model_source(args.model_name)
+    texts = [style.format(e.instruction, e.input) + e.answer for e in instructions.train + instructions.eval]
+    directory = stack.enter_context(tempfile.TemporaryDirectory(prefix=f"{TINY_MODEL_NAME}-"))
+    return ModelSource(str(build_tiny_bloom(texts, directory, seed=args.seed)))
+
+
+def check_device(args) -> str:
+    device = resolve_device(args.device)
+    if args.optim == "adamw_bnb_8bit":
+        check_bitsandbytes(device)
+    check_process_count(device, local_process_count(), torch.cuda.device_count())
+    cuda_bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
+    check_mixed_precision(device, bf16=args.bf16, fp16=args.fp16, cuda_bf16_supported=cuda_bf16)
+    return device
+
+
+def encode(tokenizer, style: PromptStyle, instructions: InstructionSet, args):
+    """Training and evaluation examples as token ids, and how many prompts were cut to fit."""
+    train_set = encode_examples(tokenizer, style, instructions.train, args.max_length, args.input_file)
+    if instructions.eval_is_train:  # encoded (and counted as truncated) once
+        return train_set, train_set, train_set.truncated
+    eval_path = args.eval_file or args.input_file
+    eval_set = encode_examples(tokenizer, style, instructions.eval, args.max_length, eval_path)
+    return train_set, eval_set, train_set.truncated + eval_set.truncated
+
+
+def lora_settings(args) -> LoraSettings | None:
+    if not args.lora:
+        return None
+    return LoraSettings(args.lora_r, args.lora_alpha, args.lora_dropout, tuple(args.lora_target_modules))
+
+
+def print_start(instructions, style, plan, args, truncated: int, optimizer_notice: str | None, device: str) -> None:
+    print_overview(instructions, style)
+    grouping = "batches grouped by length" if args.group_by_length else "batches shuffled freely"
+    print(f"Padding: {plan.padding_share:.1%} of the positions in training batches ({grouping})")
+    if truncated:
+        log(f"Warning: {truncated} prompt(s) longer than --max-length {args.max_length} were cut at the front.")
+    if optimizer_notice:
+        log(optimizer_notice)
+    if args.bf16 and device == "cpu":
+        warn_if_bf16_trains_slower()
+
+
+def load_trainable_model(source: ModelSource, args, device: str, lora: LoraSettings | None):
+    """The base model in its training dtype, with LoRA adapters where asked for."""
+    base_dtype = base_weights_dtype(device, lora=args.lora, bf16=args.bf16, fp16=args.fp16)
+    model = load_model(source, dtype=base_dtype, trust_remote_code=args.trust_remote_code)
+    if lora is not None:
+        set_seed(args.seed)  # the adapters' random init, before the Trainer seeds anything
+        model = add_lora(model, lora, args.model_name)
+    return model, base_dtype
+
+
+def train(trainer, stop: StopOnCtrlC, resume_from: Path | None, checkpoint_dir: Path, argv) -> dict:
+    """trainer.train(), with Ctrl-C writing a checkpoint in a single process; returns its metrics.
+
+    stop: the trainer's Ctrl-C callback.
+    """
+    # Ctrl-C reaches every process of a distributed run, and its launcher stops them itself.
+    ctrl_c = stop if trainer.args.world_size == 1 else contextlib.nullcontext()
+    with ctrl_c:
+        metrics = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None).metrics
+    if stop.checkpoint_step is not None:
+        checkpoint = checkpoint_dir / f"checkpoint-{stop.checkpoint_step}"
+        raise StoppedEarly(
+            f"Interrupted at step {stop.checkpoint_step} of {trainer.state.max_steps}; checkpoint written to "
+            f"{checkpoint}. Continue with: {resume_command(argv)}"
+        )
+    return metrics
+
+
+def fine_tune(args: argparse.Namespace, instructions: InstructionSet, callbacks=(), argv=None) -> Path | None:
+    """Train as the resolved flags say; return the written model directory (None for --dry-run)."""
+    # Loading and writing weights would draw a bar per checkpoint; the Trainer's own bar stays.
+    hf_logging.disable_progress_bar()
+    style = prompt_style(args, instructions)
+    device = check_device(args)
+    model_dir = Path(args.output_dir) / args.output_model
+    checkpoint_dir = Path(args.output_dir) / f"checkpoints-{args.output_model}"
+
+    with contextlib.ExitStack() as stack:
+        source = model_source(args, instructions, style, stack)
+        tokenizer = load_tokenizer(source, trust_remote_code=args.trust_remote_code)
+        train_set, eval_set, truncated = encode(tokenizer, style, instructions, args)
+        lora = lora_settings(args)
+        config = load_config(source, trust_remote_code=args.trust_remote_code)
+        processes = local_process_count()
+        plan, optimizer_notice = plan_run(args, config, instructions, train_set, device, processes, lora)
+        if args.dry_run:
+            print_overview(instructions, style)
+            if optimizer_notice:
+                log(optimizer_notice)
+            print(format_plan(plan, args.epochs))
+            print("Dry run: no weights loaded, nothing written.")
+            return None
+        if not args.ignore_preflight:
+            check_memory(plan.memory, plan.available_memory, plan.memory_what, processes)
+            check_disk(plan.disk_bytes, plan.free_disk, args.output_dir)
+
+        # Joins the process group, if any.
+        training_args = training_arguments(args, checkpoint_dir, device, plan.memory.optimizer)
+        is_main = training_args.process_index == 0
+        if is_main:
+            print_start(instructions, style, plan, args, truncated, optimizer_notice, device)
+        resume_from = checkpoint_to_resume(checkpoint_dir, args.resume, args.epochs, is_main)
+        if is_main:
+            print(f"Model: {args.model_name}")
+        started = time.perf_counter()
+        model, base_dtype = load_trainable_model(source, args, device, lora)
+        loading_seconds = time.perf_counter() - started
+
+        policy = CheckpointPolicy(None if args.no_checkpoints else args.checkpoint_minutes)
+        stop = StopOnCtrlC()
+        trainer = build_trainer(
+            model, tokenizer, training_args, train_set, eval_set, args.group_by_length,
+            [policy, stop, *callbacks],
+        )  # fmt: skip
+        if is_sharded(trainer) and args.lora and not args.save_adapter:
+            raise UserError(
+                "with FSDP or DeepSpeed ZeRO-3 the weights are sharded and cannot be merged: add --save-adapter"
+            )
+        if is_main:
+            print("Start training ...")
+        metrics = train(trainer, stop, resume_from, checkpoint_dir, argv)
+
+        publication = Publication(
+            model_dir=model_dir,
+            checkpoint_dir=checkpoint_dir,
+            style=style,
+            eval_examples=instructions.eval,
+            base_source=source,
+            device=device,
+            lora=args.lora,
+            save_adapter=args.save_adapter,
+            half_precision_base=base_dtype != torch.float32,
+            trust_remote_code=args.trust_remote_code,
+            report={
+                "base_model": args.model_name,
+                "input_file": str(args.input_file),
+                "eval_file": str(args.eval_file) if args.eval_file else None,
+                "optimizer": plan.memory.optimizer,
+                "estimated_peak_memory_gib": plan.peak_bytes / GIB,
+                "padding_share": plan.padding_share,
+                "group_by_length": args.group_by_length,
+                "seconds": {
+                    "loading": loading_seconds,
+                    "training": metrics["train_runtime"],
+                    "checkpoints": policy.seconds_writing,
+                    "evaluation_loss": sum(entry.get("eval_runtime", 0) for entry in trainer.state.log_history),
+                },
+            },
+        )
+        publish_model(trainer, tokenizer, publication)
+    return model_dir

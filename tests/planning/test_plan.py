@@ -1,0 +1,81 @@
+"""--dry-run and the preflight: the plan before any weight loads, refusals that load nothing."""
+
+import resource
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+from transformers import BloomConfig
+
+from llm_instruct.cli import run_cli
+from llm_instruct.planning.memory import GIB
+from llm_instruct.training.train import main
+
+
+def args(training_file, base_dir, output_dir, *extra):
+    return ["--input-file", str(training_file), "--model-name", str(base_dir), "--output-dir", str(output_dir), *extra]
+
+
+@pytest.fixture
+def no_weights_load(monkeypatch):
+    def refuse(*_, **__):
+        raise AssertionError("weights were loaded")
+
+    monkeypatch.setattr("llm_instruct.training.fine_tune.load_model", refuse)
+
+
+def test_dry_run_prints_the_plan_and_writes_nothing(training_file, tiny_bloom_dir, tmp_path, capsys, no_weights_load):
+    output = tmp_path / "out"
+    assert run_cli(main, args(training_file, tiny_bloom_dir, output, "--dry-run", "--epochs", "4")) == 0
+    out = capsys.readouterr().out
+    assert "#train: 14\n#eval: 2\n" in out
+    assert "Examples: 14 for training, 2 for evaluation\n" in out
+    assert "Optimizer steps: 8 (4 epochs)\n" in out  # 14 lines in batches of 8, 4 epochs
+    assert "trained (full fine-tuning, fp32, adamw_torch_fused)" in out
+    assert " GiB available RAM\n" in out and " GiB free in " in out and "Training time: roughly " in out
+    assert out.endswith("Dry run: no weights loaded, nothing written.\n")
+    assert not output.exists()
+
+
+def test_dry_run_of_the_tutorials_shape_loads_no_weights(bpe_tokenizer, training_file, tmp_path):
+    """A 1.3-billion-parameter config without weight files: planned in seconds, in a fraction of its size."""
+    base = tmp_path / "bloom-1b5-shape"
+    BloomConfig(n_layer=24, hidden_size=2048, n_head=16, vocab_size=50304).save_pretrained(base)
+    bpe_tokenizer.save_pretrained(base)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "instruct_ger.py"), *args(training_file, base, tmp_path / "out", "--dry-run", "--optim", "adamw_torch")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / GIB
+    assert result.returncode == 0, result.stderr
+    assert "Parameters: 1,311,629,312 in total, 1,311,629,312 trained (full fine-tuning, fp32, adamw_torch)" in (
+        result.stdout
+    )
+    assert "Disk: model directory about 4.9 GiB, one checkpoint about 14.7 GiB" in result.stdout
+    assert max(peak_gib, before * 1024 / GIB) < 1.5  # the weights alone would be 4.9 GiB
+
+
+def test_a_run_that_would_not_fit_is_refused_before_the_weights_load(
+    training_file, tiny_bloom_dir, tmp_path, capsys, monkeypatch, no_weights_load
+):
+    monkeypatch.setattr("llm_instruct.planning.preflight.available_memory", lambda device: (0.5 * GIB, "available RAM"))
+    assert run_cli(main, args(training_file, tiny_bloom_dir, tmp_path / "out")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: this run needs about 0.7 GiB but only 0.5 GiB of available RAM is there; ")
+    assert err.endswith("(--ignore-preflight tries anyway)\n") and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_disk_too_small_is_refused(training_file, tiny_bloom_dir, tmp_path, capsys, monkeypatch, no_weights_load):
+    monkeypatch.setattr("llm_instruct.planning.preflight.free_disk", lambda directory: 1000.0)
+    assert run_cli(main, args(training_file, tiny_bloom_dir, tmp_path / "out")) == 2
+    assert capsys.readouterr().err.startswith("error: the model directory and checkpoints need about 0.0 GiB but ")
+
+
+def test_ignore_preflight_trains_anyway(training_file, tiny_bloom_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr("llm_instruct.planning.preflight.available_memory", lambda device: (0.5 * GIB, "available RAM"))
+    argv = args(training_file, tiny_bloom_dir, tmp_path, "--epochs", "1", "--ignore-preflight")
+    assert run_cli(main, argv) == 0
+    assert (tmp_path / "instruct_ger_bsp_1_1b5_ep4" / "model.safetensors").is_file()
