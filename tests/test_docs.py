@@ -28,3 +28,26 @@ def test_both_readmes_share_their_commands():
         for name in ("README.md", "Readme_de.md")
     ]
     assert blocks[0] == blocks[1]
+
+
+DOCUMENTS = sorted([ROOT / "README.md", ROOT / "Readme_de.md", *(ROOT / "docs").glob("*.md")])
+
+
+@pytest.mark.parametrize("english", [p for p in DOCUMENTS if p.parent.name == "docs" and not p.stem.endswith("_de")])
+def test_each_document_has_a_german_twin_with_the_same_commands(english):
+    german = english.with_name(f"{english.stem}_de.md")
+    blocks = [
+        re.findall(r"```bash\n(.*?)```", path.read_text(encoding="utf-8"), re.DOTALL) for path in (english, german)
+    ]
+    assert blocks[0] == blocks[1]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
+def test_every_relative_link_leads_somewhere(document):
+    targets = re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", document.read_text(encoding="utf-8"))
+    assert [target for target in targets if not (document.parent / target).exists()] == []
+
+
+@pytest.mark.parametrize("readme", ["README.md", "Readme_de.md"])
+def test_the_readmes_stay_short_enough_to_read(readme):
+    assert len((ROOT / readme).read_text(encoding="utf-8")) < 20_000
