@@ -1,10 +1,12 @@
 """What both entry scripts share at their edges: one-line errors and exit codes."""
 
 import argparse
+import os
 import sys
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a program ended by SIGPIPE
 
 
 class UserError(Exception):
@@ -41,6 +43,10 @@ def run_cli(main, argv=None) -> int:
     except KeyboardInterrupt:
         log("Interrupted.")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader of stdout has gone, as `| head -1` does: end quietly
+        # Python flushes stdout once more at exit; pointed at /dev/null that flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
 
 
 def _checked(convert, accept, name: str):
@@ -62,3 +68,5 @@ positive_float = _checked(float, lambda value: value > 0, "positive float")
 non_negative_float = _checked(float, lambda value: value >= 0, "non-negative float")
 probability = _checked(float, lambda value: 0 < value <= 1, "probability in (0, 1]")
 dropout_rate = _checked(float, lambda value: 0 <= value < 1, "rate in [0, 1)")
+# numpy's generators, which the Trainer seeds too, take 32-bit seeds.
+seed = _checked(int, lambda value: 0 <= value < 2**32, "seed in [0, 4294967295]")

@@ -1,5 +1,6 @@
 """Offline fixtures: tokenizers trained in-process and tiny models saved and reloaded like hub models."""
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -15,6 +16,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from llm_instruct.data.prompt import PromptStyle
 from llm_instruct.models.tiny import build_tiny_bloom, train_byte_level_tokenizer
+from llm_instruct.planning.precision import MatmulTiming
 
 # Small enough to train in seconds, varied enough to need the template, EOS and the newline stop.
 TRAINING_FILE = """\
@@ -47,6 +49,21 @@ def file_texts(text: str = TRAINING_FILE) -> list[str]:
             instruction, _, answer = line.rpartition("#")
             texts.append(PromptStyle().format(instruction) + answer)
     return texts
+
+
+@contextlib.contextmanager
+def neutral_precision_probe():
+    """This CPU's bf16 speed, as the code measures it, replaced by a draw: bf16 neither faster
+    nor slower than fp32. No test may depend on what the machine running it is good at."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("llm_instruct.planning.precision.time_matmuls", lambda shape, repeats=5: MatmulTiming(1e-3, 1e-3))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _neutral_precision_probe():
+    with neutral_precision_probe():
+        yield
 
 
 @pytest.fixture
@@ -119,4 +136,5 @@ def trained_model_dir(tmp_path_factory):
     training_file.write_text(TRAINING_FILE, encoding="utf-8")
     argv = ["--input-file", str(training_file), "--model-name", "tiny-bloom", "--output-dir", str(workdir)]
     argv += ["--batch-size", "4", "--epochs", "80"]
-    return run(build_parser().parse_args(argv))
+    with neutral_precision_probe():
+        return run(build_parser().parse_args(argv))

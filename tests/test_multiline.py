@@ -11,7 +11,7 @@ import json
 import sys
 
 import pytest
-from conftest import build_sentencepiece_style_tokenizer
+from conftest import build_sentencepiece_style_tokenizer, neutral_precision_probe
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from llm_instruct.answering.answer import main as generate_main
@@ -77,11 +77,14 @@ def trained(request, data_file, tmp_path_factory):
     workdir = tmp_path_factory.mktemp(request.param)
     base = str((tiny_bloom if request.param == "bloom" else tiny_llama)(workdir / "base"))
     argv = ["--input-file", str(data_file), "--model-name", base, "--output-dir", str(workdir), "--output-model", "m"]
-    return run(build_parser().parse_args([*argv, *TRAINING]))
+    # The file as its own evaluation file: training's evaluation answers every record, as --eval does.
+    argv += ["--eval-file", str(data_file)]
+    with neutral_precision_probe():
+        return run(build_parser().parse_args([*argv, *TRAINING]))
 
 
 def generate(argv, monkeypatch, capsys, stdin=""):
-    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
     capsys.readouterr()
     assert run_cli(generate_main, argv) == 0
     return capsys.readouterr()

@@ -6,15 +6,26 @@ import sys
 
 from transformers.utils import logging as hf_logging
 
-from ..cli import HelpFormatter, UserError, log, non_negative_int, positive_float, positive_int, probability
-from ..data.instructions import Example
+from ..cli import (
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    HelpFormatter,
+    UserError,
+    log,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    probability,
+)
+from ..data.instructions import EVAL_PART, TRAIN_PART, Example
 from ..data.prompt import FALLBACK_STYLE, INPUT, INSTRUCTION, PromptStyle, load_style
-from ..data.sources import read_all_examples, read_instructions
-from ..models.modeldir import load_tokenizer_and_model
+from ..data.sources import ALL, read_examples
+from ..models.modeldir import find_model, load_tokenizer_and_model
+from ..planning import precision
 from ..planning.device import choose_dtype, resolve_device
-from ..planning.precision import DECODING_SHAPE, bf16_decodes_faster, time_matmuls
-from .evaluation import evaluate, format_table
+from .evaluation import TABLE_HEADER, Evaluation, ScoredAnswer, evaluate_into, table_row
 from .generation import Answerer, GenerationSettings
+from .requests import Request, argument_requests, stdin_requests
 
 DEFAULT_MODEL = "instruct_ger/instruct_ger_bsp_1_1b5_ep4"
 DEFAULT_SETTINGS = GenerationSettings()
@@ -65,8 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--eval-lines",
-        choices=["eval", "train", "all"],
-        default="eval",
+        choices=[EVAL_PART, TRAIN_PART, ALL],
+        default=EVAL_PART,
         help="with --eval: which lines of the file to score",
     )
     parser.add_argument(
@@ -106,7 +117,7 @@ def prompt_style(args) -> PromptStyle:
 
 
 def inference_dtype(args, device: str):
-    faster_in_bf16 = args.dtype == "auto" and device == "cpu" and bf16_decodes_faster(time_matmuls(DECODING_SHAPE))
+    faster_in_bf16 = args.dtype == "auto" and device == "cpu" and precision.bf16_decodes_faster_here()
     dtype = choose_dtype(args.dtype, device, faster_in_bf16)
     if faster_in_bf16:
         log(
@@ -117,86 +128,83 @@ def inference_dtype(args, device: str):
 
 def load_answerer(args, settings: GenerationSettings, out) -> Answerer:
     device = resolve_device(args.device)
+    source = find_model(args.model_name)  # a wrong name fails here, before any measurement or loading
     print(f"Load model: {args.model_name}", file=out, flush=True)
     tokenizer, model = load_tokenizer_and_model(
-        args.model_name, dtype=inference_dtype(args, device), trust_remote_code=args.trust_remote_code
+        source, dtype=inference_dtype(args, device), trust_remote_code=args.trust_remote_code
     )
     model.to(device).eval()
     return Answerer(model, tokenizer, prompt_style(args), settings)
 
 
-def examples_to_score(path, lines: str) -> list[Example]:
-    if lines == "all":
-        return read_all_examples(path)
-    instructions = read_instructions(path)
-    return instructions.eval if lines == "eval" else instructions.train
+def binary_stdin():
+    """Standard input as bytes; a closed one is an error before the model loads."""
+    if sys.stdin is None:
+        raise UserError("standard input is closed; give the instructions as arguments or on standard input")
+    return getattr(sys.stdin, "buffer", sys.stdin)
 
 
-def parse_request(line: str, number: int) -> tuple[str, str]:
-    """(instruction, input) from one JSON line of stdin (--jsonl-input)."""
-    try:
-        record = json.loads(line)
-    except json.JSONDecodeError as error:
-        raise UserError(f"stdin:{number}: invalid JSON: {error.msg} (column {error.colno})") from None
-    if not isinstance(record, dict):
-        raise UserError(f"stdin:{number}: expected a JSON object with 'instruction' and optional 'input'")
-    instruction, input_text = record.get("instruction", record.get("prompt")), record.get("input", "")
-    if not isinstance(instruction, str) or not instruction.strip() or not isinstance(input_text, str):
-        raise UserError(f"stdin:{number}: 'instruction' must be a non-empty string and 'input' a string")
-    return instruction.strip(), input_text.strip()
+class Rejections:
+    """Counts the input lines that could not be answered, each reported as it comes."""
+
+    def __init__(self):
+        self.count = 0
+
+    def __call__(self, error: UserError) -> None:
+        self.count += 1
+        log(f"error: {error}")
 
 
-def requests(args):
-    """(instruction, input) pairs in turn: the arguments, or stdin lines (plain or JSON)."""
-    if args.instructions:
-        yield from ((instruction.strip(), "") for instruction in args.instructions)
-        return
-    for number, line in enumerate(sys.stdin, start=1):
-        if not line.strip():
-            continue
-        yield parse_request(line, number) if args.jsonl_input else (line.strip(), "")
-
-
-def answer_all(answerer: Answerer, args, out) -> None:
+def answer_all(answerer: Answerer, args, requests, out) -> None:
     stream = answerer.settings.num_beams == 1 and not args.jsonl and sys.stdout.isatty()
-    if not args.instructions:
+    conversation = not args.instructions
+    if conversation:
         print("Prompt:", file=out, flush=True)
     try:
-        answer_each(answerer, args, stream)
+        for request in requests:
+            answer_one(answerer, request, args.jsonl, stream)
+            if conversation and not args.jsonl:
+                print("Prompt:", flush=True)
     except KeyboardInterrupt:  # Ctrl-C ends a conversation like the end of input does
         print(file=out)
 
 
-def answer_each(answerer: Answerer, args, stream: bool) -> None:
-    for instruction, input_text in requests(args):
-        if not instruction:
-            continue
-        if args.jsonl:
-            answer = answerer.answer(instruction, input_text)
-            record = {"instruction": instruction, **({"input": input_text} if input_text else {})}
-            record.update(response=answer.text, new_tokens=answer.new_tokens, seconds=round(answer.seconds, 3))
-            print(json.dumps(record, ensure_ascii=False), flush=True)
-            continue
-        print(f"Command: {instruction}")
-        if input_text:
-            print(f"Input: {input_text}")
-        print("Response:", flush=True)
-        answer = answerer.answer(instruction, input_text, stream=stream)
-        if not stream:
-            print(answer.text, flush=True)
-        if not args.instructions:
-            print("Prompt:", flush=True)
-
-
-def print_evaluation(evaluation, jsonl: bool) -> None:
-    if not jsonl:
-        print(format_table(evaluation))
-        return
-    for row in evaluation.rows:
-        record = {"instruction": row.instruction, **({"input": row.input} if row.input else {})}
-        record.update(expected=row.expected, response=row.answer, match=row.match, chrf=round(row.chrf, 2))
+def answer_one(answerer: Answerer, request: Request, jsonl: bool, stream: bool) -> None:
+    if jsonl:
+        answer = answerer.answer(request.instruction, request.input, where=request.where)
+        record = {"instruction": request.instruction, **({"input": request.input} if request.input else {})}
+        record.update(response=answer.text, new_tokens=answer.new_tokens, seconds=round(answer.seconds, 3))
         print(json.dumps(record, ensure_ascii=False), flush=True)
-    log(evaluation.summary())
+        return
+    print(f"Command: {request.instruction}")
+    if request.input:
+        print(f"Input: {request.input}")
+    print("Response:", flush=True)
+    answer = answerer.answer(request.instruction, request.input, stream=stream, where=request.where)
+    if not stream:
+        print(answer.text, flush=True)
+
+
+def jsonl_row(row: ScoredAnswer) -> str:
+    record = {"instruction": row.instruction, **({"input": row.input} if row.input else {})}
+    record.update(expected=row.expected, response=row.answer, match=row.match, chrf=round(row.chrf, 2))
+    return json.dumps(record, ensure_ascii=False)
+
+
+def score_file(answerer: Answerer, path, examples: list[Example], jsonl: bool) -> int:
+    """Print each scored answer as it comes and the summary of what was scored, also after Ctrl-C."""
+    summary = log if jsonl else print
+    if not jsonl:
+        print(TABLE_HEADER, flush=True)
+    evaluation = Evaluation()
+    try:
+        evaluate_into(evaluation, answerer, examples, jsonl_row if jsonl else table_row, path)
+    except KeyboardInterrupt:
+        log(f"Interrupted after {len(evaluation.rows)} of {len(examples)} answers.")
+        summary(evaluation.summary())
+        return EXIT_INTERRUPTED
+    summary(evaluation.summary())
+    return 0
 
 
 def main(argv=None) -> int:
@@ -206,10 +214,14 @@ def main(argv=None) -> int:
     out = sys.stderr if args.jsonl else sys.stdout
     # Everything that can be checked is checked before the model loads.
     settings = generation_settings(args)
-    examples = examples_to_score(args.eval, args.eval_lines) if args.eval else None
+    examples = read_examples(args.eval, args.eval_lines) if args.eval else None
+    stdin = binary_stdin() if examples is None and not args.instructions else None
     answerer = load_answerer(args, settings, out)
     if examples is not None:
-        print_evaluation(evaluate(answerer, examples), args.jsonl)
-    else:
-        answer_all(answerer, args, out)
-    return 0
+        return score_file(answerer, args.eval, examples, args.jsonl)
+    rejected = Rejections()
+    requests = (
+        argument_requests(args.instructions) if args.instructions else stdin_requests(stdin, args.jsonl_input, rejected)
+    )
+    answer_all(answerer, args, requests, out)
+    return EXIT_USAGE if rejected.count else 0

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import torch
 from transformers import TextStreamer
 
+from ..cli import log
 from ..data.prompt import PromptStyle
-from ..data.tokens import encode_prompt
+from ..data.tokens import cut_prompt, encode_prompt, leading_special_tokens
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,24 @@ class Answer:
     text: str
     new_tokens: int
     seconds: float
+    prompt_tokens_cut: int = 0  # tokens cut from the front of a prompt too long for the model
+
+
+def context_length(config) -> int | None:
+    """Positions the model can attend to; None where it has no limit (BLOOM's ALiBi)."""
+    return getattr(config, "max_position_embeddings", None)
+
+
+def fit_to_context(prompt_length: int, max_new_tokens: int, context: int | None) -> tuple[int, int]:
+    """(prompt tokens to keep, new tokens allowed) so that both fit the model's positions.
+
+    The answer keeps its full length where the prompt can give way; a prompt is never cut to
+    less than half the context, so a long instruction keeps its end and the cue to answer.
+    """
+    if context is None or prompt_length + max_new_tokens <= context:
+        return prompt_length, max_new_tokens
+    kept = min(prompt_length, max(context - max_new_tokens, context // 2))
+    return kept, min(max_new_tokens, context - kept)
 
 
 def newline_token_ids(tokenizer) -> list[int]:
@@ -57,19 +76,31 @@ def cut_answer(text: str, stop: tuple[str, ...] = (), multiline: bool = False) -
     return text[:end]
 
 
+def held_back(text: str, markers: tuple[str, ...]) -> int:
+    """How many characters at the end of text could still turn out to begin a marker."""
+    return max((k for marker in markers for k in range(1, len(marker)) if text.endswith(marker[:k])), default=0)
+
+
 class AnswerStreamer(TextStreamer):
-    """Prints the answer while it is generated, up to where cut_answer ends it."""
+    """Prints the answer while it is generated, exactly as the finished answer reads.
+
+    Text that may still become a stop string (the "Sieh d" of "Sieh die") and trailing
+    spaces, which the finished answer strips, wait until the next piece decides them.
+    """
 
     def __init__(self, tokenizer, stop: tuple[str, ...] = (), multiline: bool = False):
         super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
         self.stop, self.multiline, self.text, self.printed = stop, multiline, "", 0
+        self.markers = stop if multiline else ("\n", *stop)
 
     def on_finalized_text(self, text: str, stream_end: bool = False):
         self.text += text
         visible = cut_answer(self.text, self.stop, self.multiline)
-        if len(visible) > self.printed:
-            print(visible[self.printed :], end="", flush=True)
-            self.printed = len(visible)
+        if visible == self.text and not stream_end:  # no marker yet, but its beginning may be arriving
+            visible = visible[: len(visible) - held_back(visible, self.markers)]
+        answer = visible.strip()
+        print(answer[self.printed :], end="", flush=True)
+        self.printed = len(answer)
         if stream_end:
             print(flush=True)
 
@@ -81,11 +112,13 @@ class Answerer:
         self.model, self.tokenizer, self.style, self.settings = model, tokenizer, style, settings
         self.multiline = style.multiline_answers
         self.stop_ids = stop_token_ids(tokenizer, self.multiline)
+        self.context = context_length(model.config)
+        self.special_ids = set(tokenizer.all_special_ids)
 
-    def _generate_kwargs(self) -> dict:
+    def _generate_kwargs(self, max_new_tokens: int) -> dict:
         settings = self.settings
         kwargs = {
-            "max_new_tokens": settings.max_new_tokens,
+            "max_new_tokens": max_new_tokens,
             "num_beams": settings.num_beams,
             "do_sample": settings.sample,
             "no_repeat_ngram_size": settings.no_repeat_ngram_size,
@@ -100,18 +133,29 @@ class Answerer:
         return kwargs
 
     @torch.inference_mode()
-    def answer(self, instruction: str, input_text: str = "", *, stream: bool = False) -> Answer:
-        prompt = self.style.format(instruction, input_text)
-        prompt_ids = torch.tensor([encode_prompt(self.tokenizer, prompt)], device=self.model.device)
+    def answer(self, instruction: str, input_text: str = "", *, stream: bool = False, where: str = "") -> Answer:
+        """where: the instruction's place (stdin:3, FILE:LINE) for the warning about a prompt cut to fit."""
+        ids = encode_prompt(self.tokenizer, self.style.format(instruction, input_text))
+        # A prompt longer than the model's positions is cut at the front, as training cuts it.
+        kept, max_new_tokens = fit_to_context(len(ids), self.settings.max_new_tokens, self.context)
+        cut = len(ids) - kept
+        if cut:
+            log(
+                f"Warning: {where or 'a prompt'}: the prompt has {len(ids)} tokens, more than the model's "
+                f"{self.context} positions hold beside the answer; {cut} tokens were cut from its beginning."
+            )
+            ids = cut_prompt(ids, kept, leading_special_tokens(ids, self.special_ids))
+        prompt_ids = torch.tensor([ids], device=self.model.device)
         streamer = AnswerStreamer(self.tokenizer, self.settings.stop, self.multiline) if stream else None
         started = time.perf_counter()
         output = self.model.generate(
             input_ids=prompt_ids,
             attention_mask=torch.ones_like(prompt_ids),
             streamer=streamer,
-            **self._generate_kwargs(),
+            **self._generate_kwargs(max_new_tokens),
         )
         seconds = time.perf_counter() - started
         new_ids = output[0, prompt_ids.shape[1] :].tolist()
         text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
-        return Answer(cut_answer(text, self.settings.stop, self.multiline).strip(), len(new_ids), seconds)
+        answer = cut_answer(text, self.settings.stop, self.multiline).strip()
+        return Answer(answer, len(new_ids), seconds, prompt_tokens_cut=cut)

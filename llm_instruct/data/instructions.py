@@ -6,6 +6,7 @@ containing `_EVAL_` starts the evaluation lines. Unlike the tutorial, a line
 that does not parse is an error naming the file and line, never dropped.
 """
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from ..cli import UserError
 
 COMMENT_CHAR = "#"
 EVAL_MARKER = "_EVAL_"
+# The two parts of a file, as its _EVAL_ marker or its records' split field divide it.
+TRAIN_PART = "train"
+EVAL_PART = "eval"
 
 
 @dataclass(frozen=True)
@@ -32,48 +36,97 @@ class InstructionSet:
     eval_is_train: bool  # no _EVAL_ marker: the training lines double as evaluation lines
 
 
+def place(path, location: int | str | None = None) -> str:
+    """A file and a place in it, as messages name it: FILE:LINE, FILE: record N, or FILE."""
+    if location is None:
+        return f"{path}"
+    if isinstance(location, int):
+        return f"{path}:{location}"
+    return f"{path}: {location}"
+
+
 class InstructionFileError(UserError):
     def __init__(self, path, message: str, location: int | str | None = None):
-        if location is None:
-            where = f"{path}"
-        elif isinstance(location, int):
-            where = f"{path}:{location}"
-        else:
-            where = f"{path}: {location}"
-        super().__init__(f"{where}: {message}")
+        super().__init__(f"{place(path, location)}: {message}")
         self.location = location
 
 
-def decoded_lines(path: Path) -> list[str]:
+# Universal newlines, as Python's text files read them: classic Mac files end their lines with CR alone.
+LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's bytes; a file that cannot be read is an error naming it, never a traceback."""
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+        return path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
         raise InstructionFileError(path, "no such file") from None
     except IsADirectoryError:
         raise InstructionFileError(path, "is a directory, expected an instruction file") from None
+    except OSError as error:
+        raise InstructionFileError(path, f"cannot be read ({error.strerror or error})") from None
+
+
+def decode_line(raw_line: bytes, path, number: int) -> str:
+    try:
+        return raw_line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        byte = raw_line[error.start]
+        raise InstructionFileError(
+            path, f"not UTF-8 (byte 0x{byte:02x} at column {error.start + 1}); save the file as UTF-8", number
+        ) from None
+
+
+def decoded_lines(path: Path) -> list[str]:
+    raw = read_bytes(path)
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
     if not raw.strip():
         raise InstructionFileError(path, "file is empty")
-    lines = []
-    for number, raw_line in enumerate(raw.split(b"\n"), start=1):
-        try:
-            lines.append(raw_line.decode("utf-8"))
-        except UnicodeDecodeError as error:
-            byte = raw_line[error.start]
+    return [decode_line(raw_line, path, number) for number, raw_line in enumerate(LINE_END.split(raw), start=1)]
+
+
+@dataclass(frozen=True)
+class MarkedExamples:
+    """Every example of a `#` file, divided by its _EVAL_ marker into a training and an
+    evaluation part; a file without a marker is one part that serves as both."""
+
+    path: Path
+    examples: list[Example]
+    eval_start: int | None  # index into examples of the first evaluation example; None: no marker
+    marker_line: int | None
+
+    division = f"an {EVAL_MARKER} marker"
+
+    @property
+    def divided(self) -> bool:
+        return self.eval_start is not None
+
+    @property
+    def division_location(self) -> int | None:
+        return self.marker_line
+
+    def part(self, name: str) -> list[Example]:
+        """TRAIN_PART (the lines before the marker) or EVAL_PART (after it); all lines without a marker."""
+        if self.eval_start is None:
+            return self.examples
+        if name == TRAIN_PART:
+            if self.eval_start == 0:
+                raise InstructionFileError(
+                    self.path, f"no training lines before the {EVAL_MARKER} marker", self.marker_line
+                )
+            return self.examples[: self.eval_start]
+        if self.eval_start == len(self.examples):
             raise InstructionFileError(
-                path,
-                f"not UTF-8 (byte 0x{byte:02x} at column {error.start + 1}); save the file as UTF-8",
-                number,
-            ) from None
-    return lines
+                self.path, f"the {EVAL_MARKER} marker is followed by no evaluation lines", self.marker_line
+            )
+        return self.examples[self.eval_start :]
 
 
-def parse_instruction_file(path) -> InstructionSet:
+def read_marked_examples(path) -> MarkedExamples:
     path = Path(path)
     examples: list[Example] = []
-    eval_start = None  # index into examples where the evaluation lines begin
-    marker_line = None
+    eval_start = marker_line = None
     for number, line in enumerate(decoded_lines(path), start=1):
         if not line.strip():
             continue
@@ -96,13 +149,13 @@ def parse_instruction_file(path) -> InstructionSet:
         if not answer:
             raise InstructionFileError(path, "empty answer after the last '#'", number)
         examples.append(Example(instruction, answer, number))
+    if not examples:
+        raise InstructionFileError(path, "no instruction lines, only comments")
+    return MarkedExamples(path, examples, eval_start, marker_line)
 
-    if eval_start is None:
-        if not examples:
-            raise InstructionFileError(path, "no instruction lines, only comments")
-        return InstructionSet(train=examples, eval=examples, eval_is_train=True)
-    if eval_start == 0:
-        raise InstructionFileError(path, f"no training lines before the {EVAL_MARKER} marker", marker_line)
-    if eval_start == len(examples):
-        raise InstructionFileError(path, f"the {EVAL_MARKER} marker is followed by no evaluation lines", marker_line)
-    return InstructionSet(train=examples[:eval_start], eval=examples[eval_start:], eval_is_train=False)
+
+def parse_instruction_file(path) -> InstructionSet:
+    marked = read_marked_examples(path)
+    if not marked.divided:
+        return InstructionSet(train=marked.examples, eval=marked.examples, eval_is_train=True)
+    return InstructionSet(train=marked.part(TRAIN_PART), eval=marked.part(EVAL_PART), eval_is_train=False)

@@ -7,7 +7,7 @@ carry an input, and whether answers may span lines (which decides where generati
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..cli import UserError
@@ -30,10 +30,11 @@ FALLBACK_INPUT_TEMPLATE = "Anweisung: {instruction} Eingabe: {input}"
 STYLE_FILE = "prompt_template.json"
 
 
-def validate_template(template: str, flag: str = "--prompt-template", placeholders=(INSTRUCTION,)) -> str:
+def validate_template(template: str, name: str = "--prompt-template", placeholders=(INSTRUCTION,)) -> str:
+    """name: where the template came from, a flag or a file's field, for the error message."""
     for placeholder in placeholders:
         if template.count(placeholder) != 1:
-            raise UserError(f"{flag} must contain {placeholder} exactly once, got {template!r}")
+            raise UserError(f"{name} must contain {placeholder} exactly once, got {template!r}")
     return template
 
 
@@ -43,10 +44,14 @@ class PromptStyle:
     input_template: str = DEFAULT_INPUT_TEMPLATE
     # True when some trained answer spans lines: generation then stops at EOS only, not at a newline.
     multiline_answers: bool = False
+    # Where the templates came from, for error messages: the flags, or a saved style file's fields.
+    template_names: tuple[str, str] = field(
+        default=("--prompt-template", "--prompt-template-with-input"), compare=False, repr=False
+    )
 
     def __post_init__(self):
-        validate_template(self.template)
-        validate_template(self.input_template, "--prompt-template-with-input", (INSTRUCTION, INPUT))
+        validate_template(self.template, self.template_names[0])
+        validate_template(self.input_template, self.template_names[1], (INSTRUCTION, INPUT))
 
     def format(self, instruction: str, input_text: str = "") -> str:
         template = self.input_template if input_text else self.template
@@ -69,14 +74,24 @@ def save_style(model_dir, style: PromptStyle) -> None:
 
 
 def load_style(model_dir) -> PromptStyle | None:
-    """The style a model was trained with, or None for a directory without one (or a hub name)."""
+    """The style a model was trained with, or None for a directory without one (or a hub name).
+
+    A damaged file is an error naming it: a model prompted with a guessed template answers
+    badly without saying why.
+    """
     path = Path(model_dir) / STYLE_FILE
     if not path.is_file():
         return None
-    record = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise UserError(f"{path}: cannot be read as JSON ({error}); restore it or train the model anew") from None
+    if not isinstance(record, dict) or not isinstance(record.get("prompt_template"), str):
+        raise UserError(f"{path}: expected a JSON object with the string 'prompt_template'")
     # Directories written before the input template and the multi-line flag existed hold the template alone.
-    return PromptStyle(
-        record["prompt_template"],
-        record.get("prompt_template_with_input", DEFAULT_INPUT_TEMPLATE),
-        record.get("multiline_answers", False),
-    )
+    input_template = record.get("prompt_template_with_input", DEFAULT_INPUT_TEMPLATE)
+    multiline = record.get("multiline_answers", False)
+    if not isinstance(input_template, str) or not isinstance(multiline, bool):
+        raise UserError(f"{path}: 'prompt_template_with_input' must be a string and 'multiline_answers' true or false")
+    names = (f"{path}: 'prompt_template'", f"{path}: 'prompt_template_with_input'")
+    return PromptStyle(record["prompt_template"], input_template, multiline, template_names=names)

@@ -4,7 +4,9 @@ The `#` format holds an example per line, so an answer cannot span lines and pub
 datasets or spreadsheets do not fit it. These formats do. Every reader turns its rows into
 the same field dict and validates it in `record_from_fields`, so a field means the same and
 fails with the same words in every format; only the location differs: line N (JSONL),
-record N (JSON), row N as a spreadsheet numbers it, header = row 1 (CSV/TSV).
+record N (JSON), row N as a spreadsheet numbers it, header = row 1 (CSV/TSV). Field names are
+matched ignoring case in every format, and fields the project does not know are named once
+per file in a notice: datasets often carry extras such as an id or a category.
 """
 
 import csv
@@ -13,10 +15,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .instructions import Example, InstructionFileError, decoded_lines
+from ..cli import log
+from .instructions import EVAL_PART, TRAIN_PART, Example, InstructionFileError, decoded_lines
 
-TRAIN_SPLIT = "train"
-EVAL_SPLIT = "eval"
 # Alpaca's field names, each with the name prompt/completion datasets use for it.
 REQUIRED_FIELDS = {"instruction": "prompt", "output": "completion"}
 OPTIONAL_FIELDS = ("input", "split")
@@ -35,40 +36,107 @@ JSON_TYPE_NAMES = {
 @dataclass(frozen=True)
 class Record:
     example: Example
-    split: str  # TRAIN_SPLIT or EVAL_SPLIT
+    split: str  # TRAIN_PART or EVAL_PART
+
+
+@dataclass(frozen=True)
+class SplitRecords:
+    """A structured file's records, divided by their split field into a training and an
+    evaluation part; a file without 'eval' records is one part that serves as both."""
+
+    path: Path
+    records: list[Record]
+
+    division = f"split '{EVAL_PART}' records"
+
+    @property
+    def examples(self) -> list[Example]:
+        return [record.example for record in self.records]
+
+    @property
+    def divided(self) -> bool:
+        return any(record.split == EVAL_PART for record in self.records)
+
+    @property
+    def division_location(self) -> int | str | None:
+        return next((record.example.location for record in self.records if record.split == EVAL_PART), None)
+
+    def part(self, name: str) -> list[Example]:
+        if not self.divided:
+            return self.examples
+        chosen = [record.example for record in self.records if record.split == name]
+        if not chosen:  # only the training part can be empty in a divided file
+            raise InstructionFileError(self.path, f"every record has split '{EVAL_PART}'; none is left for training")
+        return chosen
 
 
 def _text(path: Path, fields: dict, key: str, location: int | str) -> str:
     value = fields[key]
     if not isinstance(value, str):
-        raise InstructionFileError(path, f"'{key}' must be a string, found {JSON_TYPE_NAMES[type(value)]}", location)
+        raise InstructionFileError(path, f"{key!r} must be a string, found {JSON_TYPE_NAMES[type(value)]}", location)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:  # JSON's \ud800 escapes can name half a character
+        raise InstructionFileError(
+            path, f"{key!r} holds an invalid character ({value[error.start]!r} at position {error.start + 1})", location
+        ) from None
     return value.replace("\r\n", "\n").strip()
 
 
-def _required_text(path: Path, fields: dict, name: str, location: int | str) -> str:
+def _by_lower_name(path: Path, fields: dict, location: int | str) -> dict[str, str]:
+    """Field names as written, by their lower-case form, which every format matches."""
+    names: dict[str, str] = {}
+    for name in fields:
+        key = name.strip().lower()
+        if key in names:
+            raise InstructionFileError(path, f"{names[key]!r} and {name!r} name the same field; use one", location)
+        names[key] = name
+    return names
+
+
+def _required_text(path: Path, fields: dict, names: dict[str, str], name: str, location: int | str) -> str:
     alias = REQUIRED_FIELDS[name]
-    present = [key for key in (name, alias) if key in fields]
+    present = [names[key] for key in (name, alias) if key in names]
     if not present:
         raise InstructionFileError(path, f"missing '{name}' (or '{alias}')", location)
     if len(present) > 1:
-        raise InstructionFileError(path, f"both '{name}' and '{alias}'; use one", location)
+        raise InstructionFileError(path, f"both {present[0]!r} and {present[1]!r}; use one", location)
     text = _text(path, fields, present[0], location)
     if not text:
-        raise InstructionFileError(path, f"empty '{present[0]}'", location)
+        raise InstructionFileError(path, f"empty {present[0]!r}", location)
     return text
 
 
 def record_from_fields(path: Path, fields: dict, location: int | str) -> Record:
     """The one place a record is validated, whichever format its fields came from."""
-    instruction = _required_text(path, fields, "instruction", location)
-    output = _required_text(path, fields, "output", location)
-    input_text = _text(path, fields, "input", location) if "input" in fields else ""
-    split = (_text(path, fields, "split", location) if "split" in fields else "") or TRAIN_SPLIT
-    if split not in (TRAIN_SPLIT, EVAL_SPLIT):
+    names = _by_lower_name(path, fields, location)
+    instruction = _required_text(path, fields, names, "instruction", location)
+    output = _required_text(path, fields, names, "output", location)
+    input_text = _text(path, fields, names["input"], location) if "input" in names else ""
+    split = (_text(path, fields, names["split"], location) if "split" in names else "") or TRAIN_PART
+    if split not in (TRAIN_PART, EVAL_PART):
         raise InstructionFileError(
-            path, f"'split' must be '{TRAIN_SPLIT}' or '{EVAL_SPLIT}', found {split!r}", location
+            path, f"{names['split']!r} must be '{TRAIN_PART}' or '{EVAL_PART}', found {split!r}", location
         )
     return Record(Example(instruction, output, location, input_text), split)
+
+
+def request_from_fields(path, fields: dict, location: int | str) -> tuple[str, str]:
+    """(instruction, input) of a record that asks rather than teaches: the same fields, no output."""
+    names = _by_lower_name(path, fields, location)
+    instruction = _required_text(path, fields, names, "instruction", location)
+    return instruction, _text(path, fields, names["input"], location) if "input" in names else ""
+
+
+def unknown_fields(names) -> list[str]:
+    return [name for name in names if name.strip().lower() not in KNOWN_FIELDS]
+
+
+def notice_unknown_fields(path: Path, names: list[str]) -> None:
+    """Name the fields that are ignored, once per file, in the order they first appear."""
+    if names:
+        ignored = ", ".join(repr(name) for name in dict.fromkeys(names))
+        log(f"Notice: {path}: ignoring unknown field(s) {ignored}; known: {', '.join(KNOWN_FIELDS)}")
 
 
 def _decoded_text(path: Path) -> str:
@@ -76,13 +144,18 @@ def _decoded_text(path: Path) -> str:
     return "\n".join(decoded_lines(path))
 
 
-def _parse_json(path: Path, text: str, first_line: int = 1):
+def parse_json(path: Path, text: str, first_line: int | None = 1):
+    """first_line None: the text is the whole file, whose lines the decoder's error names."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise InstructionFileError(
-            path, f"invalid JSON: {error.msg} (column {error.colno})", first_line + error.lineno - 1
+            path, f"invalid JSON: {error.msg} (column {error.colno})", (first_line or 1) + error.lineno - 1
         ) from None
+    except ValueError:  # Python refuses integers of more than 4300 digits
+        raise InstructionFileError(path, "invalid JSON: a number of more than 4300 digits", first_line) from None
+    except RecursionError:
+        raise InstructionFileError(path, "invalid JSON: nested too deeply to read", first_line) from None
 
 
 def _record_from_json(path: Path, value, location: int | str) -> Record:
@@ -91,25 +164,37 @@ def _record_from_json(path: Path, value, location: int | str) -> Record:
     return record_from_fields(path, value, location)
 
 
+def _records_from_json(path: Path, values) -> list[Record]:
+    """(location, value) pairs as records; unknown fields are named once for the whole file."""
+    records, unknown = [], []
+    for location, value in values:
+        records.append(_record_from_json(path, value, location))
+        unknown += unknown_fields(value)
+    notice_unknown_fields(path, unknown)
+    return records
+
+
 def read_jsonl(path) -> list[Record]:
     path = Path(path)
-    return [
-        _record_from_json(path, _parse_json(path, line, number), number)
-        for number, line in enumerate(decoded_lines(path), start=1)
-        if line.strip()
-    ]
+    lines = enumerate(decoded_lines(path), start=1)
+    records = _records_from_json(
+        path, ((number, parse_json(path, line, number)) for number, line in lines if line.strip())
+    )
+    if not records:
+        raise InstructionFileError(path, "no records, only blank lines")
+    return records
 
 
 def read_json(path) -> list[Record]:
     path = Path(path)
-    data = _parse_json(path, _decoded_text(path))
+    data = parse_json(path, _decoded_text(path), None)
     if not isinstance(data, list):
         raise InstructionFileError(
             path, f"expected a list of records as in alpaca_data.json, found {JSON_TYPE_NAMES[type(data)]}"
         )
     if not data:
         raise InstructionFileError(path, "the list holds no records")
-    return [_record_from_json(path, value, f"record {number}") for number, value in enumerate(data, start=1)]
+    return _records_from_json(path, ((f"record {number}", value) for number, value in enumerate(data, start=1)))
 
 
 def _csv_rows(path: Path, delimiter: str):
@@ -133,6 +218,7 @@ def _column_indexes(path: Path, header: list[str]) -> dict[str, int]:
             if name in indexes:
                 raise InstructionFileError(path, f"the header names '{name}' twice", "row 1")
             indexes[name] = index
+    notice_unknown_fields(path, unknown_fields(cell for cell in header if cell.strip()))
     for name, alias in REQUIRED_FIELDS.items():
         if name in indexes and alias in indexes:
             raise InstructionFileError(path, f"the header names both '{name}' and '{alias}'; use one", "row 1")

@@ -74,6 +74,12 @@ def resolve_model_source(name: str, *, ask=ask_hub, cached=is_cached, offline=is
     if Path(name).is_dir():
         return ModelSource(name)
     if offline():
+        if not cached(name):
+            raise UserError(
+                f"cannot load model {name!r}: no such local directory, and with the Hugging Face Hub switched off "
+                f"(HF_HUB_OFFLINE) only a cached copy could serve, but there is none. Pass a local model directory "
+                f"with --model-name, or download the model once with the Hub on."
+            )
         return ModelSource(name, local_files_only=True)
     answer = ask(name)
     if answer is HubAnswer.FOUND:
@@ -110,5 +116,7 @@ def not_a_model_directory(name: str) -> UserError:
 def check_model_directory(name: str) -> None:
     """A local directory given as a model must hold one (a model's config.json or an adapter)."""
     directory = Path(name)
+    if directory.is_file():
+        raise UserError(f"{name} is a file; a model is a directory (with config.json) or a Hugging Face Hub name")
     if directory.is_dir() and not (directory / ADAPTER_CONFIG).is_file() and not (directory / "config.json").is_file():
         raise not_a_model_directory(name)

@@ -71,8 +71,12 @@ def adapter_base(directory) -> str:
     adapter's own directory too.
     """
     directory = Path(directory)
-    base = json.loads((directory / ADAPTER_CONFIG).read_text(encoding="utf-8")).get("base_model_name_or_path")
-    if not base:
+    try:
+        config = json.loads((directory / ADAPTER_CONFIG).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise UserError(f"{directory / ADAPTER_CONFIG} cannot be read as JSON ({error})") from None
+    base = config.get("base_model_name_or_path") if isinstance(config, dict) else None
+    if not isinstance(base, str) or not base:
         raise UserError(f"{directory / ADAPTER_CONFIG} names no base model (base_model_name_or_path)")
     for candidate in (Path(base), directory / base):
         if candidate.is_dir():

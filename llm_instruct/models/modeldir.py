@@ -5,6 +5,7 @@ import os
 import shutil
 from pathlib import Path
 
+from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from ..cli import UserError
@@ -27,6 +28,11 @@ def _explained(name: str):
     """Loading errors of transformers and the Hub client, as one line that says what to do."""
     try:
         yield
+    except SafetensorError as error:
+        raise UserError(
+            f"{name}: the weights cannot be read ({error}): the file is damaged or was cut off while being "
+            f"written or copied; copy it again or train anew"
+        ) from error
     except (OSError, ValueError) as error:
         raise _explain_unloadable(name, error) from error
 
@@ -64,10 +70,15 @@ def load_model(source: ModelSource, *, dtype, trust_remote_code: bool = False):
         )
 
 
-def load_tokenizer_and_model(name: str, *, dtype, trust_remote_code: bool = False):
-    """Both, by hub name or local path (a model or adapter directory), as generate.py loads them."""
+def find_model(name: str) -> ModelSource:
+    """A model named on the command line: a local model or adapter directory, or a hub name the
+    Hub or its cache can provide. Decided before anything loads or is measured."""
     check_model_directory(name)
-    source = resolve_model_source(name)
+    return resolve_model_source(name)
+
+
+def load_tokenizer_and_model(source: ModelSource, *, dtype, trust_remote_code: bool = False):
+    """Both, as generate.py loads them."""
     tokenizer = load_tokenizer(source, trust_remote_code=trust_remote_code)
     return tokenizer, load_model(source, dtype=dtype, trust_remote_code=trust_remote_code)
 

@@ -2,7 +2,8 @@
 
 The model is built on the meta device (shapes without storage) to count its parameters and,
 with --lora, its adapters; everything else comes from the tokenized examples. The same plan
-feeds --dry-run, the preflight checks and the optimizer choice.
+feeds --dry-run, the preflight checks and the optimizer choice, so that --dry-run shows the
+verdict a real run would meet.
 """
 
 import dataclasses
@@ -23,14 +24,20 @@ from .memory import GIB, MemoryPlan, checkpoint_bytes, estimate_peak_bytes, mode
 # Share of the measured matrix-multiply rate that training reaches (bench/benchmark.py: 40-60%
 # on CPUs); a duration from it is a rough guide, not a promise.
 ASSUMED_MFU = 0.45
+# Without an evaluation split, the evaluation by generation answers training examples for at most
+# this share of the training time (training/scoring.py), and the evaluation loss is skipped: on
+# the training examples it would repeat the training loss at a third of an epoch's cost.
+EVALUATION_SHARE = 0.05
 
 
 @dataclass(frozen=True)
 class RunPlan:
     train_examples: int
     eval_examples: int
-    real_tokens: int  # per epoch
-    padded_tokens: int  # per epoch, as the batches are formed
+    evaluation_sampled: bool  # no evaluation split: training examples are answered within EVALUATION_SHARE
+    epochs: int
+    real_tokens: int  # over all epochs
+    padded_tokens: int  # over all epochs, as the batches are formed
     optimizer_steps: int
     memory: MemoryPlan
     available_memory: float
@@ -40,7 +47,7 @@ class RunPlan:
     checkpoints_possible: bool
     free_disk: float
     output_dir: str
-    processes: int = 1
+    processes: int = 1  # processes that share this memory: those of one machine on a CPU, one per GPU
     seconds: float | None = None  # rough training duration, where a rate is known
 
     @property
@@ -55,6 +62,14 @@ class RunPlan:
     def disk_bytes(self) -> float:
         # While a checkpoint replaces the older one, both are on disk.
         return self.model_dir_bytes + (2 * self.checkpoint_bytes if self.checkpoints_possible else 0)
+
+    @property
+    def memory_verdict(self) -> preflight.Verdict:
+        return preflight.memory_verdict(self.memory, self.available_memory, self.memory_what, self.processes)
+
+    @property
+    def disk_verdict(self) -> preflight.Verdict:
+        return preflight.disk_verdict(self.disk_bytes, self.free_disk, self.output_dir)
 
 
 @dataclass(frozen=True)
@@ -101,9 +116,18 @@ def measured_rate(device: str) -> float:
     return 3 * 2 * size**3 / (time.perf_counter() - started)
 
 
-def training_seconds(plan: MemoryPlan, padded_tokens_per_epoch: int, epochs: int, rate: float) -> float:
+def training_seconds(plan: MemoryPlan, padded_tokens: int, rate: float) -> float:
     flops_per_token = (4 if plan.lora else 6) * plan.parameters
-    return epochs * padded_tokens_per_epoch * flops_per_token / (rate * ASSUMED_MFU)
+    return padded_tokens * flops_per_token / (rate * ASSUMED_MFU)
+
+
+def run_token_counts(lengths: list[int], batch_size: int, seed: int, epochs: int, group_by_length: bool):
+    """Real tokens and padded positions over every epoch's batches."""
+    counts = [
+        token_counts(lengths, epoch_batches(lengths, batch_size, seed, epoch, group_by_length))
+        for epoch in range(epochs)
+    ]
+    return sum(real for real, _ in counts), sum(padded for _, padded in counts)
 
 
 def steps(examples: int, batch_size: int, processes: int, accumulation: int, epochs: int) -> int:
@@ -112,10 +136,14 @@ def steps(examples: int, batch_size: int, processes: int, accumulation: int, epo
 
 
 def plan_run(args, config, instructions, train_set: EncodedExamples, device: str, processes: int, lora_settings):
-    """The plan for these flags on this machine; args.optim "auto" is decided here."""
+    """The plan for these flags on this machine; args.optim "auto" is decided here.
+
+    processes: this machine's processes of the run, which share its RAM; on CUDA each has a GPU of its own.
+    """
     shape = model_shape(config, lora_settings, args.trust_remote_code)
     batches = epoch_batches(train_set.lengths, args.batch_size, args.seed, 0, args.group_by_length)
-    real, padded = token_counts(train_set.lengths, batches)
+    real, padded = run_token_counts(train_set.lengths, args.batch_size, args.seed, args.epochs, args.group_by_length)
+    sharing = preflight.processes_sharing_memory(device, processes)
     memory = MemoryPlan(
         parameters=shape.parameters,
         trainable=shape.trainable,
@@ -134,12 +162,14 @@ def plan_run(args, config, instructions, train_set: EncodedExamples, device: str
         answer_positions=answer_positions(train_set, batches),
     )
     available, what = preflight.available_memory(device)
-    optimizer, notice = preflight.choose_optimizer(args.optim, memory, available, processes)
+    optimizer, notice = preflight.choose_optimizer(args.optim, memory, available, sharing)
     memory = dataclasses.replace(memory, optimizer=optimizer)
     saved = model_directory_bytes(shape.parameters, shape.trainable if args.save_adapter else None)
     plan = RunPlan(
         train_examples=len(instructions.train),
         eval_examples=len(instructions.eval),
+        evaluation_sampled=instructions.eval_is_train,
+        epochs=args.epochs,
         real_tokens=real,
         padded_tokens=padded,
         optimizer_steps=steps(
@@ -153,22 +183,53 @@ def plan_run(args, config, instructions, train_set: EncodedExamples, device: str
         checkpoints_possible=not args.no_checkpoints and args.epochs > 1,
         free_disk=preflight.free_disk(args.output_dir),
         output_dir=str(args.output_dir),
-        processes=processes,
-        seconds=training_seconds(memory, padded, args.epochs, measured_rate(device)),
+        processes=sharing,
+        seconds=training_seconds(memory, padded, measured_rate(device)),
     )
     return plan, notice
 
 
-def format_plan(plan: RunPlan, epochs: int) -> str:
+def describe_duration(seconds: float) -> str:
+    return f"about {seconds:.0f} seconds" if seconds < 90 else f"about {seconds / 60:.0f} minutes"
+
+
+def describe_evaluation(plan: RunPlan) -> str:
+    if plan.evaluation_sampled:
+        share = f"{EVALUATION_SHARE:.0%} of the training time"
+        if plan.seconds is not None:
+            share += f", {describe_duration(EVALUATION_SHARE * plan.seconds)}"
+        return (
+            f"Evaluation: no evaluation split, so training examples drawn at random are answered for at most "
+            f"{share}; no evaluation loss"
+        )
+    return f"Evaluation: {plan.eval_examples} answers after training, and the evaluation loss after each epoch"
+
+
+def describe_verdicts(plan: RunPlan, optimizer_notice: str | None) -> list[str]:
+    """What the preflight would decide, as a real run would meet it."""
+    lines = [f"Preflight: {optimizer_notice.removeprefix('Notice: ')}"] if optimizer_notice else []
+    for verdict in (plan.memory_verdict, plan.disk_verdict):
+        if verdict.refused:
+            lines.append(f"Preflight: the run would be refused: {verdict.message}")
+        elif verdict.message:
+            lines.append(f"Preflight: the run would go ahead with a warning: {verdict.message}")
+    return lines or ["Preflight: the run fits in memory and on disk"]
+
+
+def format_plan(plan: RunPlan, optimizer_notice: str | None = None) -> str:
     memory = plan.memory
     trainable = memory.parameters if memory.trainable is None else memory.trainable
     precision = "mixed 16-bit" if memory.mixed_precision else "fp32"
     mode = "LoRA" if memory.lora else "full fine-tuning"
     processes = f" for {plan.processes} processes" if plan.processes > 1 else ""
+    epochs = f"{plan.epochs} epoch{'s' if plan.epochs != 1 else ''}"
     lines = [
         f"Examples: {plan.train_examples} for training, {plan.eval_examples} for evaluation",
-        f"Tokens per epoch: {plan.real_tokens:,} real, {plan.padded_tokens:,} in batches ({plan.padding_share:.1%} padding)",
-        f"Optimizer steps: {plan.optimizer_steps} ({epochs} epoch{'s' if epochs != 1 else ''})",
+        (
+            f"Tokens over {epochs}: {plan.real_tokens:,} real, {plan.padded_tokens:,} in batches "
+            f"({plan.padding_share:.1%} padding)"
+        ),
+        f"Optimizer steps: {plan.optimizer_steps}",
         f"Parameters: {memory.parameters:,} in total, {trainable:,} trained ({mode}, {precision}, {memory.optimizer})",
         (
             f"Memory: about {plan.peak_bytes / GIB:.1f} GiB at the peak on {memory.device}{processes}; "
@@ -180,9 +241,10 @@ def format_plan(plan: RunPlan, epochs: int) -> str:
         ),
     ]
     if plan.seconds is not None:
-        duration = f"{plan.seconds:.0f} seconds" if plan.seconds < 90 else f"{plan.seconds / 60:.0f} minutes"
         lines.append(
-            f"Training time: roughly {duration} at {ASSUMED_MFU:.0%} of this machine's "
-            f"measured matrix-multiply rate, plus loading, evaluation and saving"
+            f"Training time: roughly {describe_duration(plan.seconds).removeprefix('about ')} at {ASSUMED_MFU:.0%} "
+            f"of this machine's measured matrix-multiply rate, plus loading, evaluation and saving"
         )
+    lines.append(describe_evaluation(plan))
+    lines += describe_verdicts(plan, optimizer_notice)
     return "\n".join(lines)

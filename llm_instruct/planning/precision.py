@@ -67,6 +67,11 @@ def bf16_decodes_faster(timing: MatmulTiming) -> bool:
     return timing.bf16_speedup >= DECODING_MARGIN
 
 
+def bf16_decodes_faster_here() -> bool:
+    """Whether this CPU decodes faster in bfloat16, measured at a decoding shape."""
+    return bf16_decodes_faster(time_matmuls(DECODING_SHAPE))
+
+
 def warn_if_bf16_trains_slower() -> None:
     """For --bf16 on a CPU: say so where a bf16 product of training size is slower than fp32."""
     timing = time_matmuls(TRAINING_SHAPE)

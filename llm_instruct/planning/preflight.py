@@ -7,6 +7,7 @@ what would fit, before a 3 GB download or an hour of training is spent.
 """
 
 import dataclasses
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,12 +52,18 @@ def _cgroup_memory() -> tuple[int | None, int]:
     return None, 0
 
 
+def processes_sharing_memory(device: str, processes_per_machine: int) -> int:
+    """CPU processes share the machine's RAM; on CUDA each process has a GPU of its own."""
+    return processes_per_machine if device == "cpu" else 1
+
+
 def available_memory(device: str) -> tuple[float, str]:
-    """Memory this run may use on its device, and what the figure is."""
+    """Memory this process may use on its device, and what the figure is: on CUDA its own GPU's
+    (each process of a run has one; the launcher names it in LOCAL_RANK)."""
     if device == "cuda":
         import torch
 
-        return float(torch.cuda.mem_get_info()[0]), "free GPU memory"
+        return float(torch.cuda.mem_get_info(int(os.environ.get("LOCAL_RANK", "0")))[0]), "free GPU memory"
     limit, usage = _cgroup_memory()
     return available_ram(Path("/proc/meminfo").read_text(), limit, usage), "available RAM"
 
@@ -117,36 +124,58 @@ def choose_optimizer(requested: str, plan: MemoryPlan, available: float, process
     )
 
 
-def check_memory(plan: MemoryPlan, available: float, what: str, processes: int = 1) -> None:
+@dataclass(frozen=True)
+class Verdict:
+    """What the preflight makes of an estimate: the run goes ahead (with a warning when close),
+    or is refused; message says it in one line."""
+
+    refused: bool
+    message: str | None  # None: fits comfortably
+
+
+def memory_verdict(plan: MemoryPlan, available: float, what: str, processes: int = 1) -> Verdict:
+    """processes: how many processes share this memory (several CPU processes share the RAM)."""
     needed = estimate_peak_bytes(plan) * processes
     if needed <= available * WARNING_SHARE:
-        return
+        return Verdict(False, None)
     per_machine = f" for {processes} processes" if processes > 1 else ""
     if needed <= available:
-        log(f"Warning: this run needs about {gib(needed)}{per_machine}, close to the {gib(available)} of {what}.")
-        return
+        return Verdict(
+            False, f"this run needs about {gib(needed)}{per_machine}, close to the {gib(available)} of {what}"
+        )
     fitting = [
         f"{option.flag} ({gib(estimate_peak_bytes(option.plan) * processes)})"
         for option in alternatives(plan)
         if estimate_peak_bytes(option.plan) * processes <= available * WARNING_SHARE
     ]
     advice = f"would fit: {', '.join(fitting)}; or a smaller model" if fitting else "try a smaller model"
-    raise UserError(
+    return Verdict(
+        True,
         f"this run needs about {gib(needed)}{per_machine} but only {gib(available)} of {what} is there; "
-        f"{advice} (--ignore-preflight tries anyway)"
+        f"{advice} (--ignore-preflight tries anyway)",
     )
 
 
-def check_disk(needed: float, free: float, directory) -> None:
+def disk_verdict(needed: float, free: float, directory) -> Verdict:
     if needed <= free * WARNING_SHARE:
-        return
+        return Verdict(False, None)
     if needed <= free:
-        log(f"Warning: the model directory and checkpoints need about {gib(needed)}, close to the {gib(free)} free.")
-        return
-    raise UserError(
+        return Verdict(
+            False, f"the model directory and checkpoints need about {gib(needed)}, close to the {gib(free)} free"
+        )
+    return Verdict(
+        True,
         f"the model directory and checkpoints need about {gib(needed)} but {directory} has {gib(free)} free; "
-        f"free some space, choose another --output-dir, or pass --no-checkpoints (--ignore-preflight tries anyway)"
+        f"free some space, choose another --output-dir, or pass --no-checkpoints (--ignore-preflight tries anyway)",
     )
+
+
+def enforce(verdict: Verdict) -> None:
+    """Refuse the run, or warn, as the verdict says."""
+    if verdict.refused:
+        raise UserError(verdict.message)
+    if verdict.message:
+        log(f"Warning: {verdict.message}.")
 
 
 def check_bitsandbytes(device: str) -> None:

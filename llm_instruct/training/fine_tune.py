@@ -25,14 +25,17 @@ from ..models.lora import LoraSettings, add_lora
 from ..models.modeldir import load_config, load_model, load_tokenizer
 from ..models.tiny import TINY_MODEL_NAME, build_tiny_bloom
 from ..planning.device import base_weights_dtype, check_mixed_precision, resolve_device
-from ..planning.memory import GIB
-from ..planning.plan import format_plan, plan_run
+from ..planning.memory import GIB, measured_peak_bytes
+from ..planning.plan import EVALUATION_SHARE, format_plan, plan_run
 from ..planning.precision import warn_if_bf16_trains_slower
-from ..planning.preflight import check_bitsandbytes, check_disk, check_memory
+from ..planning.preflight import check_bitsandbytes, enforce
 from .checkpoints import CheckpointPolicy, checkpoint_to_resume
 from .distributed import check_process_count, is_sharded, local_process_count
-from .interrupt import StopOnCtrlC, resume_command
+from .interrupt import StopOnCtrlC, WhileSaving, resume_command
+from .outputs import checkpoint_directory, model_directory
 from .publish import Publication, publish_model
+from .report import TrainingClock, epoch_losses
+from .scoring import answerer_for, evaluation_plan, score_command, score_model
 from .trainer import build_trainer, training_arguments
 
 
@@ -49,8 +52,9 @@ def print_overview(instructions: InstructionSet, style: PromptStyle) -> None:
     print(f"#eval: {len(instructions.eval)}")
     if instructions.eval_is_train:
         log(
-            "Notice: no evaluation examples (an _EVAL_ marker, split 'eval' records or --eval-file), "
-            "so the training examples are also used for evaluation."
+            "Notice: no evaluation split (an _EVAL_ marker, split 'eval' records or --eval-file), so no evaluation "
+            f"loss; after training, training examples drawn at random are answered for at most "
+            f"{EVALUATION_SHARE:.0%} of the training time."
         )
 
 
@@ -75,10 +79,11 @@ def check_device(args) -> str:
 
 
 def encode(tokenizer, style: PromptStyle, instructions: InstructionSet, args):
-    """Training and evaluation examples as token ids, and how many prompts were cut to fit."""
+    """Training and evaluation examples as token ids (no evaluation set without an evaluation
+    split), and how many prompts were cut to fit."""
     train_set = encode_examples(tokenizer, style, instructions.train, args.max_length, args.input_file)
-    if instructions.eval_is_train:  # encoded (and counted as truncated) once
-        return train_set, train_set, train_set.truncated
+    if instructions.eval_is_train:
+        return train_set, None, train_set.truncated
     eval_path = args.eval_file or args.input_file
     eval_set = encode_examples(tokenizer, style, instructions.eval, args.max_length, eval_path)
     return train_set, eval_set, train_set.truncated + eval_set.truncated
@@ -112,22 +117,47 @@ def load_trainable_model(source: ModelSource, args, device: str, lora: LoraSetti
     return model, base_dtype
 
 
-def train(trainer, stop: StopOnCtrlC, resume_from: Path | None, checkpoint_dir: Path, argv) -> dict:
-    """trainer.train(), with Ctrl-C writing a checkpoint in a single process; returns its metrics.
+def train(trainer, stop: StopOnCtrlC, resume_from: Path | None, checkpoint_dir: Path, argv) -> None:
+    """trainer.train(), with Ctrl-C writing a checkpoint in a single process.
 
     stop: the trainer's Ctrl-C callback.
     """
-    # Ctrl-C reaches every process of a distributed run, and its launcher stops them itself.
-    ctrl_c = stop if trainer.args.world_size == 1 else contextlib.nullcontext()
-    with ctrl_c:
-        metrics = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None).metrics
+    with stop if single_process(trainer) else contextlib.nullcontext():
+        trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     if stop.checkpoint_step is not None:
         checkpoint = checkpoint_dir / f"checkpoint-{stop.checkpoint_step}"
         raise StoppedEarly(
             f"Interrupted at step {stop.checkpoint_step} of {trainer.state.max_steps}; checkpoint written to "
             f"{checkpoint}. Continue with: {resume_command(argv)}"
         )
-    return metrics
+
+
+def single_process(trainer) -> bool:
+    """Ctrl-C reaches every process of a distributed run, and its launcher stops them itself."""
+    return trainer.args.world_size == 1
+
+
+def run_report(args, plan, trainer, clock: TrainingClock, policy: CheckpointPolicy, loading_seconds: float) -> dict:
+    """training_report.json as the training left it; saving and evaluation add to it."""
+    return {
+        "base_model": args.model_name,
+        "input_file": str(args.input_file),
+        "eval_file": str(args.eval_file) if args.eval_file else None,
+        "optimizer": plan.memory.optimizer,
+        "estimated_peak_memory_gib": plan.peak_bytes / GIB,
+        "peak_memory_gib": measured_peak_bytes(plan.memory.device) / GIB,
+        "padding_share": plan.padding_share,
+        "group_by_length": args.group_by_length,
+        "global_step": trainer.state.global_step,
+        "epochs": epoch_losses(trainer.state.log_history, trainer.state.max_steps // args.epochs),
+        "seconds": {
+            "loading": loading_seconds,
+            "training": clock.seconds,
+            "checkpoints": policy.seconds_writing,
+            "evaluation_loss": sum(entry.get("eval_runtime", 0) for entry in trainer.state.log_history),
+        },
+        "evaluation": None,
+    }
 
 
 def fine_tune(args: argparse.Namespace, instructions: InstructionSet, callbacks=(), argv=None) -> Path | None:
@@ -136,8 +166,7 @@ def fine_tune(args: argparse.Namespace, instructions: InstructionSet, callbacks=
     hf_logging.disable_progress_bar()
     style = prompt_style(args, instructions)
     device = check_device(args)
-    model_dir = Path(args.output_dir) / args.output_model
-    checkpoint_dir = Path(args.output_dir) / f"checkpoints-{args.output_model}"
+    model_dir, checkpoint_dir = model_directory(args), checkpoint_directory(args)
 
     with contextlib.ExitStack() as stack:
         source = model_source(args, instructions, style, stack)
@@ -145,25 +174,22 @@ def fine_tune(args: argparse.Namespace, instructions: InstructionSet, callbacks=
         train_set, eval_set, truncated = encode(tokenizer, style, instructions, args)
         lora = lora_settings(args)
         config = load_config(source, trust_remote_code=args.trust_remote_code)
-        processes = local_process_count()
-        plan, optimizer_notice = plan_run(args, config, instructions, train_set, device, processes, lora)
+        plan, optimizer_notice = plan_run(args, config, instructions, train_set, device, local_process_count(), lora)
         if args.dry_run:
             print_overview(instructions, style)
-            if optimizer_notice:
-                log(optimizer_notice)
-            print(format_plan(plan, args.epochs))
+            print(format_plan(plan, optimizer_notice))
             print("Dry run: no weights loaded, nothing written.")
             return None
         if not args.ignore_preflight:
-            check_memory(plan.memory, plan.available_memory, plan.memory_what, processes)
-            check_disk(plan.disk_bytes, plan.free_disk, args.output_dir)
+            enforce(plan.memory_verdict)
+            enforce(plan.disk_verdict)
 
         # Joins the process group, if any.
-        training_args = training_arguments(args, checkpoint_dir, device, plan.memory.optimizer)
+        training_args = training_arguments(args, checkpoint_dir, device, plan.memory.optimizer, eval_set is not None)
         is_main = training_args.process_index == 0
         if is_main:
             print_start(instructions, style, plan, args, truncated, optimizer_notice, device)
-        resume_from = checkpoint_to_resume(checkpoint_dir, args.resume, args.epochs, is_main)
+        resume_from = checkpoint_to_resume(checkpoint_dir, args.resume, args.epochs, is_main, lora)
         if is_main:
             print(f"Model: {args.model_name}")
         started = time.perf_counter()
@@ -171,45 +197,48 @@ def fine_tune(args: argparse.Namespace, instructions: InstructionSet, callbacks=
         loading_seconds = time.perf_counter() - started
 
         policy = CheckpointPolicy(None if args.no_checkpoints else args.checkpoint_minutes)
-        stop = StopOnCtrlC()
+        stop, clock = StopOnCtrlC(), TrainingClock()
         trainer = build_trainer(
             model, tokenizer, training_args, train_set, eval_set, args.group_by_length,
-            [policy, stop, *callbacks],
+            [policy, stop, *callbacks, clock],  # the clock after the callbacks that decide on checkpoints
         )  # fmt: skip
-        if is_sharded(trainer) and args.lora and not args.save_adapter:
+        sharded = is_sharded(trainer)
+        if sharded and args.lora and not args.save_adapter:
             raise UserError(
                 "with FSDP or DeepSpeed ZeRO-3 the weights are sharded and cannot be merged: add --save-adapter"
             )
         if is_main:
             print("Start training ...")
-        metrics = train(trainer, stop, resume_from, checkpoint_dir, argv)
+        train(trainer, stop, resume_from, checkpoint_dir, argv)
 
         publication = Publication(
             model_dir=model_dir,
             checkpoint_dir=checkpoint_dir,
             style=style,
-            eval_examples=instructions.eval,
             base_source=source,
-            device=device,
             lora=args.lora,
             save_adapter=args.save_adapter,
             half_precision_base=base_dtype != torch.float32,
             trust_remote_code=args.trust_remote_code,
-            report={
-                "base_model": args.model_name,
-                "input_file": str(args.input_file),
-                "eval_file": str(args.eval_file) if args.eval_file else None,
-                "optimizer": plan.memory.optimizer,
-                "estimated_peak_memory_gib": plan.peak_bytes / GIB,
-                "padding_share": plan.padding_share,
-                "group_by_length": args.group_by_length,
-                "seconds": {
-                    "loading": loading_seconds,
-                    "training": metrics["train_runtime"],
-                    "checkpoints": policy.seconds_writing,
-                    "evaluation_loss": sum(entry.get("eval_runtime", 0) for entry in trainer.state.log_history),
-                },
-            },
         )
-        publish_model(trainer, tokenizer, publication)
+        report = run_report(args, plan, trainer, clock, policy, loading_seconds)
+        with WhileSaving() if single_process(trainer) else contextlib.nullcontext() as saving:
+            trained = publish_model(trainer, tokenizer, publication, report)
+        if not is_main:
+            return model_dir
+        evaluation = evaluation_plan(instructions, args.input_file, args.eval_file, args.seed)
+        if stop.requested or (saving is not None and saving.requested):
+            raise StoppedEarly(
+                f"Interrupted after training; the model is saved in {model_dir}, its evaluation skipped. "
+                f"Score it with: {score_command(model_dir, evaluation)}"
+            )
+        if sharded:
+            # The other processes have finished and would never join the all-gathers that
+            # generating with sharded weights needs.
+            log(
+                f"Notice: the weights were sharded across processes, so answers are not scored here; "
+                f"score the saved model with: {score_command(model_dir, evaluation)}"
+            )
+            return model_dir
+        score_model(answerer_for(trained, tokenizer, style, device), evaluation, clock.seconds, report, model_dir)
     return model_dir

@@ -1,34 +1,27 @@
-"""From trained weights to a model directory: save, evaluate by generation, report, rename into place.
+"""From trained weights to a model directory in its place, before anything else can go wrong.
 
-The optimizer state goes first: it is most of training's memory, and saving, merging and
-evaluating need room of their own, so the end of a run never needs more than training did.
-Only the main process writes; under FSDP or DeepSpeed every process joins the saving,
-which gathers the sharded weights.
+The optimizer state goes first: it is most of training's memory, and saving and merging need
+room of their own, so the end of a run never needs more than training did. The weights,
+tokenizer, prompt style and a first report are written beside the final place and renamed
+into it whole; only then may the evaluation run (evaluation.py), which a Ctrl-C or an error
+can cut short without harm. Only the main process writes; under FSDP or DeepSpeed every
+process joins the saving, which gathers the sharded weights.
 """
 
-import json
-import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from ..answering.evaluation import evaluate, format_table
-from ..answering.generation import Answerer, GenerationSettings
-from ..cli import log
-from ..data.instructions import Example
 from ..data.prompt import PromptStyle, save_style
 from ..models.hub import ModelSource
 from ..models.lora import merge_into
 from ..models.modeldir import StagedDirectory, load_model
-from ..planning.device import choose_dtype
-from ..planning.memory import GIB, measured_peak_bytes
-from ..planning.precision import DECODING_SHAPE, bf16_decodes_faster, time_matmuls
-from .distributed import is_sharded, wait_for_everyone
-from .trainer import epoch_losses, release_training_state
-
-REPORT_FILE = "training_report.json"
+from .checkpoints import remove_checkpoints
+from .distributed import wait_for_everyone
+from .report import write_report
+from .trainer import release_training_state
 
 
 @dataclass
@@ -38,14 +31,11 @@ class Publication:
     model_dir: Path
     checkpoint_dir: Path
     style: PromptStyle
-    eval_examples: list[Example]
     base_source: ModelSource
-    device: str
     lora: bool = False
     save_adapter: bool = False
     half_precision_base: bool = False  # LoRA trained on a bf16/fp16 base (CUDA)
     trust_remote_code: bool = False
-    report: dict = field(default_factory=dict)  # run facts for training_report.json
 
 
 def ready_for_generation(model, tokenizer) -> None:
@@ -87,27 +77,11 @@ def save_weights(trainer, tokenizer, staging: Path, publication: Publication, is
     return model
 
 
-def answering_model(model, device: str):
-    """The saved model as generate.py loads it by default: same device, same dtype."""
-    faster_in_bf16 = device == "cpu" and bf16_decodes_faster(time_matmuls(DECODING_SHAPE))
-    return model.to(device=device, dtype=choose_dtype("auto", device, faster_in_bf16)).eval()
-
-
-def write_report(staging: Path, trainer, evaluation, publication: Publication) -> None:
-    report = {
-        **publication.report,
-        "peak_memory_gib": measured_peak_bytes(publication.device) / GIB,
-        "global_step": trainer.state.global_step,
-        "epochs": epoch_losses(trainer.state.log_history),
-        "evaluation": evaluation.to_json() if evaluation is not None else None,
-    }
-    (staging / REPORT_FILE).write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-
-
-def publish_model(trainer, tokenizer, publication: Publication) -> None:
+def publish_model(trainer, tokenizer, publication: Publication, report: dict):
+    """Put the model directory in place with report; return the model as generate.py will answer
+    with it, on the main process (None on the others)."""
     state = trainer.args.distributed_state
     is_main = trainer.args.process_index == 0
-    sharded = is_sharded(trainer)
     release_training_state(trainer)
     target = StagedDirectory(publication.model_dir)
     if is_main:
@@ -115,28 +89,12 @@ def publish_model(trainer, tokenizer, publication: Publication) -> None:
     wait_for_everyone(state)
     started = time.perf_counter()
     trained = save_weights(trainer, tokenizer, target.staging, publication, is_main)
-    seconds = publication.report.setdefault("seconds", {})
-    seconds["saving"] = time.perf_counter() - started
+    report["seconds"]["saving"] = time.perf_counter() - started
     if is_main:
         save_style(target.staging, publication.style)
-        evaluation = None
-        if sharded:
-            # The other processes wait at the barrier and would never join the all-gathers
-            # that generating with sharded weights needs.
-            log(
-                f"Notice: the weights were sharded across processes, so answers are not scored here; "
-                f"score the saved model with: python generate.py --model-name {publication.model_dir} --eval FILE"
-            )
-        else:
-            answerer = Answerer(
-                answering_model(trained, publication.device), tokenizer, publication.style, GenerationSettings()
-            )
-            started = time.perf_counter()
-            evaluation = evaluate(answerer, publication.eval_examples)
-            seconds["answering"] = time.perf_counter() - started
-            print(format_table(evaluation))
-        write_report(target.staging, trainer, evaluation, publication)
+        write_report(target.staging, report)
         target.publish()
-        shutil.rmtree(publication.checkpoint_dir, ignore_errors=True)  # the finished model supersedes them
-        print(f"Training finished. Wrote model to {publication.model_dir}")
+        remove_checkpoints(publication.checkpoint_dir)  # the finished model supersedes them
+        print(f"Training finished. Wrote model to {publication.model_dir}", flush=True)
     wait_for_everyone(state)
+    return trained if is_main else None

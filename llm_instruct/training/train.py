@@ -8,12 +8,13 @@ imported only once the flags and the instruction file have passed: a typo is rep
 import argparse
 from pathlib import Path
 
-from ..cli import HelpFormatter, UserError, dropout_rate, non_negative_float, positive_float, positive_int
+from ..cli import HelpFormatter, UserError, dropout_rate, non_negative_float, positive_float, positive_int, seed
 from ..data.prompt import DEFAULT_INPUT_TEMPLATE, DEFAULT_TEMPLATE
 from ..data.sources import read_instructions
 from ..models.hub import check_model_directory
 from ..models.tiny import TINY_MODEL_NAME
 from ..planning.preflight import OPTIMIZERS
+from .outputs import check_outputs
 
 # The tutorial's settings.
 DEFAULTS = {
@@ -83,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--gradient-checkpointing", action="store_true", help="recompute activations: less memory, slower steps"
     )
-    parser.add_argument("--seed", type=int, default=42, help="random seed (data order, initialisation)")
+    parser.add_argument("--seed", type=seed, default=42, help="random seed (data order, initialisation)")
     parser.add_argument(
         "--max-length", type=positive_int, default=512, help="tokens per example; longer prompts are cut at the front"
     )
@@ -155,6 +156,7 @@ def resolve_settings(args: argparse.Namespace) -> argparse.Namespace:
         raise UserError(f"--save-adapter needs a base model that outlives the run; {TINY_MODEL_NAME} is built anew")
     if not tiny:
         check_model_directory(args.model_name)
+    check_outputs(args)
     return args
 
 

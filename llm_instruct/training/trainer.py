@@ -11,7 +11,8 @@ from ..data.tokens import CompletionOnlyCollator, EncodedExamples, accepts_posit
 from .answer_loss import answer_loss
 
 
-def training_arguments(args, checkpoint_dir: Path, device: str, optimizer: str) -> TrainingArguments:
+def training_arguments(args, checkpoint_dir: Path, device: str, optimizer: str, evaluate: bool) -> TrainingArguments:
+    """evaluate: compute the evaluation loss after every epoch (there is an evaluation split)."""
     return TrainingArguments(
         output_dir=str(checkpoint_dir),
         num_train_epochs=args.epochs,
@@ -27,7 +28,7 @@ def training_arguments(args, checkpoint_dir: Path, device: str, optimizer: str) 
         # Non-reentrant checkpointing also works when only LoRA adapters require gradients.
         activation_checkpointing_kwargs={"use_reentrant": False},
         logging_strategy="epoch",
-        eval_strategy="epoch",
+        eval_strategy="epoch" if evaluate else "no",
         # Checkpoints are written when checkpoints.CheckpointPolicy or a Ctrl-C asks for one.
         save_strategy="no",
         save_total_limit=1,  # the 1b5 model with optimizer state makes a 16 GB checkpoint
@@ -77,15 +78,6 @@ def build_trainer(
         callbacks=list(callbacks),
         train_sampler=sampler,
     )
-
-
-def epoch_losses(log_history: list[dict]) -> list[dict]:
-    by_epoch: dict[int, dict] = {}
-    for entry in log_history:
-        for key in ("loss", "eval_loss"):
-            if key in entry:
-                by_epoch.setdefault(round(entry["epoch"]), {})[key] = entry[key]
-    return [{"epoch": epoch, **losses} for epoch, losses in sorted(by_epoch.items())]
 
 
 def release_training_state(trainer: Trainer) -> None:

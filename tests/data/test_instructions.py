@@ -67,3 +67,31 @@ def test_bad_input_names_file_and_line(tmp_path, content, line, message):
 def test_missing_file(tmp_path):
     with pytest.raises(InstructionFileError, match=r"missing\.txt: no such file$"):
         parse_instruction_file(tmp_path / "missing.txt")
+
+
+def test_lone_carriage_returns_end_lines_as_newlines_do(tmp_path):
+    """Classic Mac line ends: the marker stays a marker and the evaluation line is not trained on."""
+    parsed = parse(tmp_path, "Hallo#Antwort\r# _EVAL_\rTag#Gut\r")
+    assert parsed == InstructionSet(
+        train=[Example("Hallo", "Antwort", 1)], eval=[Example("Tag", "Gut", 3)], eval_is_train=False
+    )
+
+
+def test_a_path_through_a_file_is_no_such_file(tmp_path):
+    (tmp_path / "file.txt").write_text("A?#B.\n")
+    with pytest.raises(InstructionFileError) as raised:
+        parse_instruction_file(tmp_path / "file.txt" / "inner.txt")
+    assert str(raised.value) == f"{tmp_path / 'file.txt' / 'inner.txt'}: no such file"
+
+
+def test_an_unreadable_file_is_one_line(tmp_path, monkeypatch):
+    path = tmp_path / "secret.txt"
+    path.write_text("A?#B.\n")
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(type(path), "read_bytes", refuse)
+    with pytest.raises(InstructionFileError) as raised:
+        parse_instruction_file(path)
+    assert str(raised.value) == f"{path}: cannot be read (Permission denied)"

@@ -195,3 +195,54 @@ def test_csv_errors_name_file_and_row(tmp_path, content, location, message):
 )
 def test_tsv_errors_name_file_and_row(tmp_path, content, location, message):
     assert_error(tmp_path, read_tsv, "data.tsv", content, location, message)
+
+
+@pytest.mark.parametrize(
+    ("content", "location", "message"),
+    [
+        ('{"instruction": "A", "output": ' + "9" * 5000 + "}\n", 1, "invalid JSON: a number of more than 4300 digits"),
+        ("[" * 100_000 + "]" * 100_000 + "\n", 1, "invalid JSON: nested too deeply to read"),
+        (
+            '{"instruction": "A\\ud800", "output": "B"}\n',
+            1,
+            "'instruction' holds an invalid character ('\\ud800' at position 2)",
+        ),
+        (
+            '{"instruction": "A", "Instruction": "B", "output": "C"}\n',
+            1,
+            "'instruction' and 'Instruction' name the same field; use one",
+        ),
+        ('{"Prompt": "A", "instruction": "B", "output": "C"}\n', 1, "both 'instruction' and 'Prompt'; use one"),
+    ],
+)
+def test_hostile_json_lines_are_one_line_errors(tmp_path, content, location, message):
+    assert_error(tmp_path, read_jsonl, "data.jsonl", content, location, message)
+
+
+def test_hostile_json_file_is_a_one_line_error(tmp_path):
+    assert_error(tmp_path, read_json, "data.json", "[" * 100_000, None, "invalid JSON: nested too deeply to read")
+
+
+def test_field_names_are_matched_ignoring_case_in_json_as_in_csv(tmp_path, capsys):
+    path = write(tmp_path, "data.jsonl", '{"Instruction": "c", "OUTPUT": "d", "Split": "eval", "Input": "e"}\n')
+    assert read_jsonl(path) == [Record(Example("c", "d", 1, input="e"), "eval")]
+    assert capsys.readouterr().err == ""
+
+
+def test_unknown_fields_are_named_once_per_file(tmp_path, capsys):
+    path = write(
+        tmp_path,
+        "data.jsonl",
+        '{"instruction": "a", "output": "b", "id": 1, "category": "x"}\n{"instruction": "c", "output": "d", "id": 2}\n',
+    )
+    assert len(read_jsonl(path)) == 2
+    assert capsys.readouterr().err == (
+        f"Notice: {path}: ignoring unknown field(s) 'id', 'category'; "
+        "known: instruction, output, prompt, completion, input, split\n"
+    )
+    csv_path = write(tmp_path, "data.csv", "Instruction,Output,Kategorie\na,b,x\n")
+    assert read_csv(csv_path) == [Record(Example("a", "b", "row 2"), "train")]
+    assert capsys.readouterr().err == (
+        f"Notice: {csv_path}: ignoring unknown field(s) 'Kategorie'; "
+        "known: instruction, output, prompt, completion, input, split\n"
+    )

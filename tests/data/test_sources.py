@@ -1,7 +1,7 @@
 import pytest
 
 from llm_instruct.data.instructions import Example, InstructionFileError, InstructionSet, parse_instruction_file
-from llm_instruct.data.sources import read_all_examples, read_instructions
+from llm_instruct.data.sources import read_examples, read_instructions
 
 
 def write(tmp_path, name: str, content: str):
@@ -77,13 +77,13 @@ def test_eval_file_gives_all_its_examples_whatever_their_split_or_marker(tmp_pat
     )
 
 
-def test_read_all_examples_ignores_the_split(tmp_path):
-    assert read_all_examples(write(tmp_path, "a.txt", "A?#B.\n# _EVAL_\nC?#D.\n")) == [
+def test_read_examples_ignores_the_split(tmp_path):
+    assert read_examples(write(tmp_path, "a.txt", "A?#B.\n# _EVAL_\nC?#D.\n")) == [
         Example("A?", "B.", 1),
         Example("C?", "D.", 3),
     ]
-    assert read_all_examples(write(tmp_path, "b.txt", "A?#B.\n")) == [Example("A?", "B.", 1)]
-    assert read_all_examples(write(tmp_path, "c.jsonl", jsonl(("A", "B", "eval"), ("C", "D", "train")))) == [
+    assert read_examples(write(tmp_path, "b.txt", "A?#B.\n")) == [Example("A?", "B.", 1)]
+    assert read_examples(write(tmp_path, "c.jsonl", jsonl(("A", "B", "eval"), ("C", "D", "train")))) == [
         Example("A", "B", 1),
         Example("C", "D", 2),
     ]
@@ -96,7 +96,7 @@ def test_read_all_examples_ignores_the_split(tmp_path):
             "train.txt",
             "A?#B.\n# _EVAL_\nC?#D.\n",
             "E?#F.\n",
-            None,
+            2,
             "both an _EVAL_ marker and --eval-file name evaluation examples; use one",
         ),
         (
@@ -145,3 +145,21 @@ def test_eval_file_without_examples_is_an_error_naming_it(tmp_path, name, conten
     with pytest.raises(InstructionFileError) as raised:
         read_instructions(write(tmp_path, "train.txt", "A?#B.\n"), eval_file)
     assert str(raised.value) == f"{eval_file}: {message}"
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("eval.txt", "# _EVAL_\nE?#F.\nG?#H.\n"),
+        ("eval.jsonl", jsonl(("E?", "F.", "eval"), ("G?", "H.", "eval"))),
+    ],
+)
+def test_a_file_of_evaluation_examples_only_serves_as_eval_file_and_for_scoring(tmp_path, name, content):
+    eval_file = write(tmp_path, name, content)
+    expected = [e.instruction for e in read_examples(eval_file)]
+    assert expected == ["E?", "G?"]
+    assert [e.instruction for e in read_examples(eval_file, "eval")] == expected
+    instructions = read_instructions(write(tmp_path, "train.txt", "A?#B.\n"), eval_file)
+    assert [e.instruction for e in instructions.eval] == expected
+    with pytest.raises(InstructionFileError):
+        read_examples(eval_file, "train")

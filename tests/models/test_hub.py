@@ -39,8 +39,15 @@ def test_unreachable_hub_with_a_cached_copy_loads_the_copy_without_asking_again(
     assert source == ModelSource("malteos/bloom-1b5-clp-german", local_files_only=True)
 
 
-def test_offline_mode_asks_nobody():
-    assert resolve("some/model", HubAnswer.FOUND, offline=True) == (ModelSource("some/model", True), [])
+def test_offline_mode_asks_nobody_and_loads_only_a_cached_copy():
+    assert resolve("some/model", HubAnswer.FOUND, cached=True, offline=True) == (ModelSource("some/model", True), [])
+    with pytest.raises(UserError) as raised:
+        resolve("some/model", HubAnswer.FOUND, offline=True)
+    assert str(raised.value) == (
+        "cannot load model 'some/model': no such local directory, and with the Hugging Face Hub switched off "
+        "(HF_HUB_OFFLINE) only a cached copy could serve, but there is none. Pass a local model directory with "
+        "--model-name, or download the model once with the Hub on."
+    )
 
 
 @pytest.mark.parametrize(
@@ -70,7 +77,7 @@ def test_generate_fails_fast_without_network_and_without_offline_mode(tmp_path):
     assert result.returncode == 2
     assert result.stderr.startswith("error: cannot load model 'nobody/no-such-model': no such local directory")
     assert len(result.stderr.splitlines()) == 1  # one line: no retries, no traceback
-    assert result.stdout == "Load model: nobody/no-such-model\n"
+    assert result.stdout == ""  # the name is decided before anything loads
     assert elapsed < 15  # the client's own retries take over 40 s
 
 

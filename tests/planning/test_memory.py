@@ -6,7 +6,15 @@ import pytest
 
 from llm_instruct.cli import UserError
 from llm_instruct.planning.memory import GIB, MemoryPlan, checkpoint_bytes, estimate_peak_bytes
-from llm_instruct.planning.preflight import available_ram, check_disk, check_memory, choose_optimizer
+from llm_instruct.planning.preflight import (
+    available_memory,
+    available_ram,
+    choose_optimizer,
+    disk_verdict,
+    enforce,
+    memory_verdict,
+    processes_sharing_memory,
+)
 
 # Random BLOOMs of the tutorial's shapes (bench/benchmark.py), batch 8 on the example file:
 # its longest example has 47 tokens, its widest batch about 100 answer tokens.
@@ -70,7 +78,7 @@ def test_what_each_choice_costs():
 
 def test_refusal_names_both_figures_and_what_would_fit():
     with pytest.raises(UserError) as raised:
-        check_memory(plan("1b5", "full"), 16 * GIB, "available RAM")
+        enforce(memory_verdict(plan("1b5", "full"), 16 * GIB, "available RAM"))
     assert str(raised.value) == (
         "this run needs about 21.5 GiB but only 16.0 GiB of available RAM is there; would fit: "
         "--optim adafactor (11.8 GiB), --lora (6.9 GiB); or a smaller model (--ignore-preflight tries anyway)"
@@ -78,15 +86,15 @@ def test_refusal_names_both_figures_and_what_would_fit():
 
 
 def test_close_to_the_limit_warns_and_goes_on(capsys):
-    check_memory(plan("1b5", "lora"), 7.5 * GIB, "available RAM")
+    enforce(memory_verdict(plan("1b5", "lora"), 7.5 * GIB, "available RAM"))
     assert capsys.readouterr().err == "Warning: this run needs about 6.9 GiB, close to the 7.5 GiB of available RAM.\n"
-    check_memory(plan("1b5", "lora"), 16 * GIB, "available RAM")
+    enforce(memory_verdict(plan("1b5", "lora"), 16 * GIB, "available RAM"))
     assert capsys.readouterr().err == ""
 
 
 def test_several_processes_on_one_machine_each_hold_a_copy():
     with pytest.raises(UserError, match=r"^this run needs about 13\.8 GiB for 2 processes but only 10\.0 GiB"):
-        check_memory(plan("1b5", "lora"), 10 * GIB, "available RAM", processes=2)
+        enforce(memory_verdict(plan("1b5", "lora"), 10 * GIB, "available RAM", processes=2))
 
 
 @pytest.mark.parametrize(
@@ -109,11 +117,11 @@ def test_a_named_optimizer_is_kept():
 
 
 def test_disk_check(tmp_path, capsys):
-    check_disk(5 * GIB, 100 * GIB, tmp_path)
-    check_disk(5 * GIB, 5.5 * GIB, tmp_path)
+    enforce(disk_verdict(5 * GIB, 100 * GIB, tmp_path))
+    enforce(disk_verdict(5 * GIB, 5.5 * GIB, tmp_path))
     assert capsys.readouterr().err.startswith("Warning: the model directory and checkpoints need about 5.0 GiB")
     with pytest.raises(UserError) as raised:
-        check_disk(36.0 * GIB, 20 * GIB, tmp_path)
+        enforce(disk_verdict(36.0 * GIB, 20 * GIB, tmp_path))
     assert str(raised.value) == (
         f"the model directory and checkpoints need about 36.0 GiB but {tmp_path} has 20.0 GiB free; free some "
         f"space, choose another --output-dir, or pass --no-checkpoints (--ignore-preflight tries anyway)"
@@ -126,3 +134,14 @@ MEMINFO = "MemTotal:       24000000 kB\nMemFree:        1000000 kB\nMemAvailable
 def test_available_ram_is_the_smaller_of_memavailable_and_the_cgroup_room():
     assert available_ram(MEMINFO) == 20000000 * 1024
     assert available_ram(MEMINFO, cgroup_limit=8 * GIB, cgroup_usage=2 * GIB) == 6 * GIB
+
+
+def test_each_gpu_process_is_compared_with_its_own_gpu(monkeypatch):
+    """torchrun on eight 80 GB GPUs: each process needs its own estimate on its own GPU, not eight on one."""
+    assert processes_sharing_memory("cuda", 8) == 1
+    assert processes_sharing_memory("cpu", 2) == 2  # CPU processes share the machine's RAM
+    asked = []
+    monkeypatch.setattr("torch.cuda.mem_get_info", lambda device: asked.append(device) or (79 * GIB, 80 * GIB))
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert available_memory("cuda") == (79 * GIB, "free GPU memory")
+    assert asked == [3]

@@ -31,7 +31,9 @@ def test_dry_run_prints_the_plan_and_writes_nothing(training_file, tiny_bloom_di
     out = capsys.readouterr().out
     assert "#train: 14\n#eval: 2\n" in out
     assert "Examples: 14 for training, 2 for evaluation\n" in out
-    assert "Optimizer steps: 8 (4 epochs)\n" in out  # 14 lines in batches of 8, 4 epochs
+    assert "Optimizer steps: 8\n" in out  # 14 lines in batches of 8, 4 epochs
+    assert "Evaluation: 2 answers after training, and the evaluation loss after each epoch\n" in out
+    assert "Preflight: the run fits in memory and on disk\n" in out
     assert "trained (full fine-tuning, fp32, adamw_torch_fused)" in out
     assert " GiB available RAM\n" in out and " GiB free in " in out and "Training time: roughly " in out
     assert out.endswith("Dry run: no weights loaded, nothing written.\n")

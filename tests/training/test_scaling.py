@@ -12,7 +12,7 @@ from transformers import AutoModelForCausalLM, TrainerCallback
 from llm_instruct.answering.answer import main as generate_main
 from llm_instruct.cli import UserError, run_cli
 from llm_instruct.models.lora import target_modules
-from llm_instruct.models.modeldir import load_tokenizer_and_model
+from llm_instruct.models.modeldir import find_model, load_tokenizer_and_model
 from llm_instruct.training.train import build_parser, run
 
 
@@ -46,7 +46,7 @@ def test_lora_is_merged_into_plain_weights_or_saved_alone(training_file, tiny_bl
     assert {"adapter_config.json", "adapter_model.safetensors", "prompt_template.json"} <= set(os.listdir(adapter_dir))
     assert not (adapter_dir / "model.safetensors").exists()
     # The same training, so base plus adapter as generate.py loads it is the merged model.
-    _, from_adapter = load_tokenizer_and_model(str(adapter_dir), dtype=torch.float32)
+    _, from_adapter = load_tokenizer_and_model(find_model(str(adapter_dir)), dtype=torch.float32)
     adapter_weights = from_adapter.state_dict()
     for name, weight in merged.items():
         assert torch.allclose(adapter_weights[name], weight, atol=1e-6), name
@@ -137,7 +137,7 @@ def test_an_adapter_trained_on_a_relative_base_loads_from_anywhere(
 
     shutil.rmtree(workdir / "base")
     with pytest.raises(UserError) as raised:
-        load_tokenizer_and_model(str(workdir / adapter_dir), dtype=torch.float32)
+        load_tokenizer_and_model(find_model(str(workdir / adapter_dir)), dtype=torch.float32)
     assert str(raised.value) == (
         f"{workdir / adapter_dir} is a LoRA adapter for the base model in {workdir / 'base'}, which does not exist "
         f"(moved or deleted?); put the base model back there or load a merged model"

@@ -93,7 +93,12 @@ def straight_run(tmp_path_factory, tiny_bloom_dir):
 def same_end(resumed: Path, straight: Path) -> None:
     reports = [json.loads((d / "training_report.json").read_text()) for d in (straight, resumed)]
     assert reports[0]["global_step"] == reports[1]["global_step"] == 12
+    # The same steps with the same weights give the same losses, whichever session ran them.
     assert [e["epoch"] for e in reports[1]["epochs"]] == [1, 2, 3]
+    for straight_epoch, resumed_epoch in zip(reports[0]["epochs"], reports[1]["epochs"], strict=True):
+        assert set(resumed_epoch) == {"epoch", "loss", "eval_loss"}
+        assert resumed_epoch["loss"] == pytest.approx(straight_epoch["loss"], rel=1e-4)
+        assert resumed_epoch["eval_loss"] == pytest.approx(straight_epoch["eval_loss"], rel=1e-4)
     assert MODEL_FILES <= {path.name for path in resumed.iterdir()}
     weights = [load_file(d / "model.safetensors") for d in (straight, resumed)]
     assert all(torch.allclose(weights[0][name], weights[1][name], atol=1e-5) for name in weights[0])
@@ -118,7 +123,10 @@ def test_resume_after_a_crash_skips_a_partial_checkpoint_and_ends_where_an_unint
     resumed = run(build_parser().parse_args([*args, "--resume"]))
 
     captured = capsys.readouterr()
-    assert f"Notice: removing {partial}: it has no trainer_state.json, so writing it was cut off." in captured.err
+    assert (
+        f"Notice: removing {partial}: its trainer_state.json is missing or unreadable, so writing it was cut off."
+        in captured.err
+    )
     assert f"Resuming from step 4 ({checkpoints / 'checkpoint-4'}, epoch 1 of 3)" in captured.out
     same_end(resumed, straight_run)
 
@@ -140,9 +148,51 @@ def test_ctrl_c_writes_a_checkpoint_at_the_step_and_resume_ends_the_same(
     )
     assert not (tmp_path / "model").exists()
 
+    history = json.loads((checkpoint / "trainer_state.json").read_text())["log_history"]
+    trained_before = [entry for entry in history if "training_seconds" in entry][-1]
+    assert trained_before["step"] == 6
+    assert [entry["step"] for entry in history if "loss" in entry] == [4, 6]  # the half epoch's loss is kept
+
     resumed = run(build_parser().parse_args([*args, "--resume"]))
     assert f"Resuming from step 6 ({checkpoint}, epoch 1.5 of 3)" in capsys.readouterr().out
     same_end(resumed, straight_run)
+    report = json.loads((resumed / "training_report.json").read_text())
+    assert report["seconds"]["training"] > trained_before["training_seconds"]  # both sessions count
+
+
+def test_ctrl_c_in_the_last_step_of_an_epoch_keeps_its_loss_and_evaluation(
+    training_file, tiny_bloom_dir, tmp_path, straight_run, capsys
+):
+    args = train_args(training_file, tiny_bloom_dir, tmp_path, *RESUMABLE)
+    assert run_cli(lambda argv: run(build_parser().parse_args(argv), callbacks=[CtrlCAtStep(8)], argv=argv), args) == (
+        EXIT_INTERRUPTED
+    )
+    checkpoint = tmp_path / "checkpoints-model" / "checkpoint-8"
+    history = json.loads((checkpoint / "trainer_state.json").read_text())["log_history"]
+    assert [(entry["step"], sorted(entry)) for entry in history if "loss" in entry or "eval_loss" in entry][-2:] == [
+        (8, ["epoch", "grad_norm", "learning_rate", "loss", "step"]),
+        (8, ["epoch", "eval_loss", "eval_runtime", "eval_samples_per_second", "eval_steps_per_second", "step"]),
+    ]
+    capsys.readouterr()
+    same_end(run(build_parser().parse_args([*args, "--resume"])), straight_run)
+
+
+def test_ctrl_c_in_the_last_step_saves_the_model_and_skips_only_the_evaluation(
+    training_file, tiny_bloom_dir, tmp_path, capsys
+):
+    args = train_args(training_file, tiny_bloom_dir, tmp_path, *RESUMABLE)
+    assert run_cli(lambda argv: run(build_parser().parse_args(argv), callbacks=[CtrlCAtStep(12)], argv=argv), args) == (
+        EXIT_INTERRUPTED
+    )
+    model_dir = tmp_path / "model"
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"Interrupted after training; the model is saved in {model_dir}, its evaluation skipped. "
+        f"Score it with: python generate.py --model-name {model_dir} --eval {training_file}"
+    )
+    assert MODEL_FILES <= {path.name for path in model_dir.iterdir()}
+    assert not (tmp_path / "checkpoints-model").exists()  # no needless checkpoint after the last step
+    report = json.loads((model_dir / "training_report.json").read_text())
+    assert report["global_step"] == 12 and report["evaluation"] is None
 
 
 def test_a_short_run_writes_no_checkpoint(training_file, tiny_bloom_dir, tmp_path, capsys):
@@ -155,7 +205,7 @@ def test_a_short_run_writes_no_checkpoint(training_file, tiny_bloom_dir, tmp_pat
 def test_a_left_checkpoint_is_not_overwritten_without_a_word(training_file, tiny_bloom_dir, tmp_path, capsys):
     checkpoint = tmp_path / "checkpoints-model" / "checkpoint-4"
     checkpoint.mkdir(parents=True)
-    (checkpoint / "trainer_state.json").write_text("{}")
+    (checkpoint / "trainer_state.json").write_text('{"global_step": 4}')
     assert run_cli(main, train_args(training_file, tiny_bloom_dir, tmp_path)) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"error: {checkpoint} is left from an unfinished run: pass --resume to continue it, "
