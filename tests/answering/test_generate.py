@@ -351,4 +351,21 @@ def test_a_closed_stdin_and_a_closed_pipe_end_without_a_traceback(trained_model_
         capture_output=True, text=True, cwd=ROOT, check=False,
     )  # fmt: skip
     assert piped.stdout == f"Load model: {trained_model_dir}\n"
-    assert "Traceback" not in piped.stderr and piped.returncode in (0, 141)
+    assert "Traceback" not in piped.stderr and piped.returncode in (0, 141)  # 0: all fit into the pipe in time
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly():
+    """More output than any pipe holds, read by `head -1`: the writer must meet the closed pipe."""
+    import subprocess
+
+    from conftest import ROOT
+
+    program = (
+        "import sys; from llm_instruct.cli import run_cli; "
+        "sys.exit(run_cli(lambda argv: [print('x' * 999) for _ in range(10**4)]))"
+    )
+    piped = subprocess.run(
+        ["bash", "-c", f'"{sys.executable}" -c "{program}" | head -1; exit "${{PIPESTATUS[0]}}"'],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert (piped.returncode, piped.stdout, piped.stderr) == (141, "x" * 999 + "\n", "")

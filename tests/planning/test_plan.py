@@ -9,7 +9,9 @@ from conftest import ROOT
 from transformers import BloomConfig
 
 from llm_instruct.cli import run_cli
+from llm_instruct.data.batching import epoch_batches, token_counts
 from llm_instruct.planning.memory import GIB
+from llm_instruct.planning.plan import run_token_counts
 from llm_instruct.training.train import main
 
 
@@ -81,3 +83,22 @@ def test_ignore_preflight_trains_anyway(training_file, tiny_bloom_dir, tmp_path,
     argv = args(training_file, tiny_bloom_dir, tmp_path, "--epochs", "1", "--ignore-preflight")
     assert run_cli(main, argv) == 0
     assert (tmp_path / "instruct_ger_bsp_1_1b5_ep4" / "model.safetensors").is_file()
+
+
+def test_the_dry_run_shows_the_verdict_a_real_run_would_meet(
+    training_file, tiny_bloom_dir, tmp_path, capsys, monkeypatch, no_weights_load
+):
+    monkeypatch.setattr("llm_instruct.planning.preflight.available_memory", lambda device: (0.5 * GIB, "available RAM"))
+    assert run_cli(main, args(training_file, tiny_bloom_dir, tmp_path / "out", "--dry-run")) == 0
+    verdict = [line for line in capsys.readouterr().out.splitlines() if line.startswith("Preflight: ")]
+    assert len(verdict) == 1
+    assert verdict[0].startswith(
+        "Preflight: the run would be refused: this run needs about 0.7 GiB but only 0.5 GiB of available RAM is there"
+    )
+
+
+def test_padding_is_counted_over_every_epochs_batches():
+    lengths = [5, 40, 12, 33, 7, 21, 18, 9, 30]
+    per_epoch = [token_counts(lengths, epoch_batches(lengths, 4, 3, epoch, False)) for epoch in range(3)]
+    assert run_token_counts(lengths, 4, 3, 3, False) == (sum(r for r, _ in per_epoch), sum(p for _, p in per_epoch))
+    assert len({padded for _, padded in per_epoch}) > 1  # epochs differ, so the first alone would mislead
