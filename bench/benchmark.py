@@ -5,6 +5,7 @@
     python bench/benchmark.py --shapes 350m --steps 3
     python bench/benchmark.py --device cuda --precision bf16   # GPU rows
     python bench/benchmark.py --device cuda --tutorial-run 1b5 # the tutorial's whole run, time split by phase
+    python bench/benchmark.py --whole-run 350m --peer-python PEER_VENV/bin/python  # against TRL, same job
 
 Each row runs in its own process (under /usr/bin/time -v on a CPU, for the peak resident memory of
 the whole process; on CUDA the peak comes from torch.cuda.max_memory_allocated). Training runs
@@ -355,6 +356,88 @@ def tutorial_row(args) -> list[str]:
     ]
 
 
+SECOND_EXAMPLE = ROOT / "bench" / "instruct_ger_bsp_2.txt"  # 74 training lines
+
+
+def prepare_whole_run(shape: str, scratch: Path) -> tuple[Path, Path, Path]:
+    """A random model of the shape saved like a hub model, and the second example file's training
+    lines twice: in the # format for instruct_ger.py and as prompt-completion JSONL for the peer."""
+    from llm_instruct.data.prompt import PromptStyle
+    from llm_instruct.data.sources import read_examples
+    from llm_instruct.models.tiny import train_byte_level_tokenizer
+
+    train = read_examples(SECOND_EXAMPLE, "train")
+    style = PromptStyle()
+    base = scratch / f"random-{shape}"
+    if not (base / "config.json").is_file():
+        tokenizer = train_byte_level_tokenizer([style.format(e.instruction) + e.answer for e in train], vocab_size=4000)
+        random_bloom(shape, tokenizer, "cpu").save_pretrained(base)
+        tokenizer.save_pretrained(base)
+    lines, records = scratch / "train.txt", scratch / "train.jsonl"
+    lines.write_text("".join(f"{e.instruction}#{e.answer}\n" for e in train), encoding="utf-8")
+    records.write_text(
+        "".join(json.dumps({"prompt": style.format(e.instruction), "completion": e.answer}) + "\n" for e in train),
+        encoding="utf-8",
+    )
+    return base, lines, records
+
+
+def run_measured(command: list[str]) -> dict:
+    """A command under /usr/bin/time -v, as a user starts it: wall seconds, peak resident memory, output."""
+    started = time.perf_counter()
+    completed = subprocess.run(
+        ["/usr/bin/time", "-v", *command], capture_output=True, text=True, check=False,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", completed.stderr)
+    return {
+        "wall_seconds": time.perf_counter() - started,
+        "peak_rss_gib": int(peak.group(1)) / 2**20 if peak else float("nan"),
+        "returncode": completed.returncode,
+        "stdout": completed.stdout,
+        "stderr": completed.stderr,
+    }
+
+
+def whole_run_rows(args) -> list[str]:
+    """One epoch of the second example file, batch 8, lr 2e-5: instruct_ger.py as the user runs it
+    (each --variant adds flags), and TRL's SFTTrainer on the same data where --peer-python is given."""
+    scratch = Path(args.scratch)
+    base, lines, records = prepare_whole_run(args.whole_run, scratch)
+    rows = ["| run | train seconds | wall seconds | peak memory GiB |", "|---|---|---|---|"]
+    for number, variant in enumerate(args.variant or [""]):
+        output = scratch / f"ours-{number}"
+        command = [sys.executable, str(ROOT / "instruct_ger.py"), "--model-name", str(base), "--input-file", str(lines)]
+        command += ["--output-dir", str(output), "--output-model", "m", "--epochs", "1", "--learning-rate", "2e-5"]
+        result = run_measured([*command, *variant.split()])
+        if result["returncode"] != 0:
+            rows.append(f"| instruct_ger.py {variant} | failed: {result['stderr'].strip().splitlines()[-1]} | | |")
+        else:
+            report = json.loads((output / "m" / "training_report.json").read_text())
+            rows.append(
+                f"| instruct_ger.py {variant} ({report.get('precision', 'fp32')}) | {report['seconds']['training']:.1f} | "
+                f"{result['wall_seconds']:.1f} | {result['peak_rss_gib']:.2f} |"
+            )
+        print(rows[-1], flush=True)
+    if args.peer_python:
+        for checkpointing in (True, False):
+            peer = [args.peer_python, str(ROOT / "bench" / "trl_peer.py"), "--model-dir", str(base)]
+            peer += ["--train-file", str(records), "--output-dir", str(scratch / "peer")]
+            result = run_measured(peer + ([] if checkpointing else ["--no-gradient-checkpointing"]))
+            found = re.search(r"^RESULT (.*)$", result["stdout"], re.MULTILINE)
+            label = f"TRL SFTTrainer, {'defaults' if checkpointing else 'without gradient checkpointing'}"
+            if not found:
+                rows.append(f"| {label} | failed: {result['stderr'].strip().splitlines()[-1]} | | |")
+            else:
+                peer_result = json.loads(found.group(1))
+                rows.append(
+                    f"| {label} (TRL {peer_result['trl_version']}, fp32) | {peer_result['train_runtime']:.1f} | "
+                    f"{result['wall_seconds']:.1f} | {result['peak_rss_gib']:.2f} |"
+                )
+            print(rows[-1], flush=True)
+    return rows
+
+
 def describe_machine(device: str) -> str:
     import torch
 
@@ -389,6 +472,15 @@ def main() -> None:
     parser.add_argument("--slow-bf16", action="store_true", help="run bf16 rows even where bf16 is over 3x slower")
     parser.add_argument("--tutorial-run", choices=list(SHAPES), help="instead: the whole CLI run on this shape")
     parser.add_argument("--epochs", type=int, default=4, help="with --tutorial-run")
+    parser.add_argument(
+        "--whole-run",
+        choices=list(SHAPES),
+        help="instead: one epoch of instruct_ger.py as a user runs it, and the peer",
+    )
+    parser.add_argument(
+        "--variant", action="append", help="with --whole-run: extra instruct_ger.py flags for one more row (repeatable)"
+    )
+    parser.add_argument("--peer-python", help="with --whole-run: a Python that has trl, to run bench/trl_peer.py")
     parser.add_argument("--scratch", default=None, help="folder for Trainer output and the saved random model")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--shape", choices=list(SHAPES), help=argparse.SUPPRESS)
@@ -403,7 +495,10 @@ def main() -> None:
     scratch = tempfile.TemporaryDirectory(prefix="llm-instruct-bench-") if args.scratch is None else None
     args.scratch = args.scratch or scratch.name
     print(f"Machine: {describe_machine(args.device)}", flush=True)
-    rows = tutorial_row(args) if args.tutorial_run else training_rows(args)
+    if args.whole_run:
+        rows = whole_run_rows(args)
+    else:
+        rows = tutorial_row(args) if args.tutorial_run else training_rows(args)
     print()
     print("\n".join(rows))
 
