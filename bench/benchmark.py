@@ -97,13 +97,16 @@ def train_worker(args) -> dict:
     from llm_instruct.answering.generation import Answerer, GenerationSettings
     from llm_instruct.models.lora import LoraSettings, add_lora
     from llm_instruct.planning.device import base_weights_dtype
+    from llm_instruct.training.fused import fuse_for_training
     from llm_instruct.training.trainer import build_trainer
 
     instructions, style, tokenizer, encoded = example_data()
     bf16 = args.precision == "bf16"
     lora = args.mode == "lora"
     model = random_bloom(args.shape, tokenizer, args.device)
-    model.to(base_weights_dtype(args.device, lora=lora, bf16=bf16, fp16=False))
+    model.to(base_weights_dtype(args.device, lora=lora, precision=args.precision))
+    if not args.unfused:
+        fuse_for_training(model, single_process=True)
     if lora:
         model = add_lora(model, LoraSettings(r=16, alpha=32, dropout=0.05), "random")
     timed = {"tokens": 0, "seconds": 0.0, "steps": 0, "last_tokens": 0}
@@ -287,6 +290,7 @@ def training_rows(args) -> list[str]:
                 extra += ["--steps", str(args.steps), "--answers", str(args.answers)]
                 extra += ["--no-grouping"] if args.no_grouping else []
                 extra += ["--full-logits"] if args.full_logits else []
+                extra += ["--unfused"] if args.unfused else []
                 extra += ["--profile"] if args.profile else []
                 result = run_worker(extra, args)
                 if "error" in result:
@@ -469,6 +473,7 @@ def main() -> None:
     parser.add_argument("--no-grouping", action="store_true", help="shuffle freely instead of grouping by length")
     parser.add_argument("--full-logits", action="store_true", help="output layer on every position, not answers only")
     parser.add_argument("--profile", action="store_true", help="print the costliest ops of the timed steps")
+    parser.add_argument("--unfused", action="store_true", help="BLOOM's own GELU and dense lookup gradient")
     parser.add_argument("--slow-bf16", action="store_true", help="run bf16 rows even where bf16 is over 3x slower")
     parser.add_argument("--tutorial-run", choices=list(SHAPES), help="instead: the whole CLI run on this shape")
     parser.add_argument("--epochs", type=int, default=4, help="with --tutorial-run")

@@ -60,8 +60,9 @@ def neutral_precision_probe():
         yield
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="session", autouse=True)
 def _neutral_precision_probe():
+    """For the whole session, fixtures of every scope included; a test may inject its own timing."""
     with neutral_precision_probe():
         yield
 
@@ -136,5 +137,4 @@ def trained_model_dir(tmp_path_factory):
     training_file.write_text(TRAINING_FILE, encoding="utf-8")
     argv = ["--input-file", str(training_file), "--model-name", "tiny-bloom", "--output-dir", str(workdir)]
     argv += ["--batch-size", "4", "--epochs", "80"]
-    with neutral_precision_probe():
-        return run(build_parser().parse_args(argv))
+    return run(build_parser().parse_args(argv))

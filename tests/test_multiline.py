@@ -11,7 +11,7 @@ import json
 import sys
 
 import pytest
-from conftest import build_sentencepiece_style_tokenizer, neutral_precision_probe
+from conftest import build_sentencepiece_style_tokenizer
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from llm_instruct.answering.answer import main as generate_main
@@ -79,8 +79,7 @@ def trained(request, data_file, tmp_path_factory):
     argv = ["--input-file", str(data_file), "--model-name", base, "--output-dir", str(workdir), "--output-model", "m"]
     # The file as its own evaluation file: training's evaluation answers every record, as --eval does.
     argv += ["--eval-file", str(data_file)]
-    with neutral_precision_probe():
-        return run(build_parser().parse_args([*argv, *TRAINING]))
+    return run(build_parser().parse_args([*argv, *TRAINING]))
 
 
 def generate(argv, monkeypatch, capsys, stdin=""):

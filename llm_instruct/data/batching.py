@@ -7,6 +7,12 @@ groups form and in the order of the batches.
 
 The order is a pure function of seed and epoch, so a run resumed in the middle of an epoch
 sees exactly the batches that the interrupted run would have seen.
+
+Grouping also makes the batches of a small file nearly the same every epoch, and that costs
+answers: on the two example files, tiny-bloom reproduced fewer of its training answers with
+grouped batches than with freely shuffled ones (bench/quality.py, docs/benchmark.md). So by
+default batches are shuffled freely, and grouped only where that saves a large share of the
+positions, as in long data of very different lengths.
 """
 
 import torch
@@ -15,6 +21,8 @@ from torch.utils.data import Sampler
 # Examples are sorted by length within windows of this many batches: wide enough to find
 # similar lengths, narrow enough that the batches still change from epoch to epoch.
 GROUP_WINDOW_BATCHES = 4
+# The share of all positions that grouping must save before it is chosen by default.
+GROUPING_MIN_SAVING = 0.3
 
 
 def epoch_batches(lengths: list[int], batch_size: int, seed: int, epoch: int, group_by_length: bool) -> list[list[int]]:
@@ -43,6 +51,25 @@ def token_counts(lengths: list[int], batches: list[list[int]]) -> tuple[int, int
     real = sum(lengths[i] for batch in batches for i in batch)
     padded = sum(len(batch) * max(lengths[i] for i in batch) for batch in batches)
     return real, padded
+
+
+def run_token_counts(lengths: list[int], batch_size: int, seed: int, epochs: int, group_by_length: bool):
+    """Real tokens and padded positions over every epoch's batches."""
+    counts = [
+        token_counts(lengths, epoch_batches(lengths, batch_size, seed, epoch, group_by_length))
+        for epoch in range(epochs)
+    ]
+    return sum(real for real, _ in counts), sum(padded for _, padded in counts)
+
+
+def choose_grouping(lengths: list[int], batch_size: int, seed: int, epochs: int) -> tuple[bool, str]:
+    """Whether to group by length by default, and why: only where it saves GROUPING_MIN_SAVING of the positions."""
+    _, shuffled = run_token_counts(lengths, batch_size, seed, epochs, False)
+    _, grouped = run_token_counts(lengths, batch_size, seed, epochs, True)
+    saving = 1 - grouped / shuffled
+    if saving >= GROUPING_MIN_SAVING:
+        return True, f"batches grouped by length: that saves {saving:.0%} of the positions"
+    return False, f"batches shuffled freely: grouping by length would save only {saving:.0%} of the positions"
 
 
 def padding_share(lengths: list[int], batches: list[list[int]]) -> float:

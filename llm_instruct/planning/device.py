@@ -5,6 +5,8 @@ import torch
 from ..cli import UserError
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+# Training precisions besides fp32: float32 weights, 16-bit matrix products.
+MIXED_PRECISIONS = ("bf16", "fp16")
 
 
 def choose_device(requested: str, cuda_available: bool) -> str:
@@ -29,21 +31,34 @@ def resolve_device(requested: str) -> str:
     return choose_device(requested, torch.cuda.is_available())
 
 
-def check_mixed_precision(device: str, *, bf16: bool, fp16: bool, cuda_bf16_supported: bool) -> None:
+def choose_training_precision(
+    requested: str, device: str, *, cuda_bf16_supported: bool, bf16_trains_faster: bool
+) -> str:
+    """fp32, bf16 or fp16. auto: on CUDA bf16 where the GPU has it (from Ampere on), else fp32; on a
+    CPU bf16 where a product of training size was measured clearly faster in it (precision.py),
+    else fp32. fp16 needs loss scaling and overflows easily, so it is only taken when asked."""
+    if requested != "auto":
+        return requested
+    if device == "cuda":
+        return "bf16" if cuda_bf16_supported else "fp32"
+    return "bf16" if bf16_trains_faster else "fp32"
+
+
+def check_mixed_precision(device: str, precision: str, *, cuda_bf16_supported: bool) -> None:
     """Refuse mixed precision the device cannot run. Trained weights stay float32 either way."""
-    if fp16 and device == "cpu":
+    if precision == "fp16" and device == "cpu":
         raise UserError("--fp16 trains on CUDA only; on a CPU use --bf16 or full precision")
-    if bf16 and device == "cuda" and not cuda_bf16_supported:
+    if precision == "bf16" and device == "cuda" and not cuda_bf16_supported:
         raise UserError("--bf16: this GPU has no bfloat16 support (it came with Ampere); use --fp16")
 
 
-def base_weights_dtype(device: str, *, lora: bool, bf16: bool, fp16: bool) -> torch.dtype:
+def base_weights_dtype(device: str, *, lora: bool, precision: str) -> torch.dtype:
     """The dtype the base model is loaded in for training.
 
     LoRA on CUDA with mixed precision keeps the frozen base in that half precision: it is
     never updated, and halving it is most of the memory LoRA can save. Trained weights (the
     full model, or the adapters) stay float32: small updates vanish in half precision.
     """
-    if lora and device == "cuda" and (bf16 or fp16):
-        return torch.bfloat16 if bf16 else torch.float16
+    if lora and device == "cuda" and precision in MIXED_PRECISIONS:
+        return torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.float32

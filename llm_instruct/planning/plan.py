@@ -15,7 +15,7 @@ import torch
 from accelerate import init_empty_weights
 from transformers import AutoModelForCausalLM
 
-from ..data.batching import epoch_batches, token_counts
+from ..data.batching import epoch_batches, run_token_counts
 from ..data.tokens import EncodedExamples, accepts_position_mask
 from ..models.lora import add_lora
 from . import preflight
@@ -36,6 +36,7 @@ class RunPlan:
     eval_examples: int
     evaluation_sampled: bool  # no evaluation split: training examples are answered within EVALUATION_SHARE
     epochs: int
+    precision: str  # fp32, bf16 or fp16 (mixed precision)
     real_tokens: int  # over all epochs
     padded_tokens: int  # over all epochs, as the batches are formed
     optimizer_steps: int
@@ -121,15 +122,6 @@ def training_seconds(plan: MemoryPlan, padded_tokens: int, rate: float) -> float
     return padded_tokens * flops_per_token / (rate * ASSUMED_MFU)
 
 
-def run_token_counts(lengths: list[int], batch_size: int, seed: int, epochs: int, group_by_length: bool):
-    """Real tokens and padded positions over every epoch's batches."""
-    counts = [
-        token_counts(lengths, epoch_batches(lengths, batch_size, seed, epoch, group_by_length))
-        for epoch in range(epochs)
-    ]
-    return sum(real for real, _ in counts), sum(padded for _, padded in counts)
-
-
 def steps(examples: int, batch_size: int, processes: int, accumulation: int, epochs: int) -> int:
     batches_per_process = math.ceil(examples / (batch_size * processes))
     return epochs * math.ceil(batches_per_process / accumulation)
@@ -155,7 +147,7 @@ def plan_run(args, config, instructions, train_set: EncodedExamples, device: str
         sequence_length=max(train_set.lengths),
         device=device,
         lora=args.lora,
-        mixed_precision=args.bf16 or args.fp16,
+        mixed_precision=args.precision != "fp32",
         optimizer=args.optim,
         gradient_checkpointing=args.gradient_checkpointing,
         answer_logits_only=shape.answer_logits_only,
@@ -170,6 +162,7 @@ def plan_run(args, config, instructions, train_set: EncodedExamples, device: str
         eval_examples=len(instructions.eval),
         evaluation_sampled=instructions.eval_is_train,
         epochs=args.epochs,
+        precision=args.precision,
         real_tokens=real,
         padded_tokens=padded,
         optimizer_steps=steps(
@@ -219,7 +212,7 @@ def describe_verdicts(plan: RunPlan, optimizer_notice: str | None) -> list[str]:
 def format_plan(plan: RunPlan, optimizer_notice: str | None = None) -> str:
     memory = plan.memory
     trainable = memory.parameters if memory.trainable is None else memory.trainable
-    precision = "mixed 16-bit" if memory.mixed_precision else "fp32"
+    precision = plan.precision if plan.precision == "fp32" else f"{plan.precision} mixed precision"
     mode = "LoRA" if memory.lora else "full fine-tuning"
     processes = f" for {plan.processes} processes" if plan.processes > 1 else ""
     epochs = f"{plan.epochs} epoch{'s' if plan.epochs != 1 else ''}"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..cli import log
+from .device import choose_training_precision
 
 # Rows x inner x columns. Training multiplies hundreds of token rows by a weight matrix;
 # decoding with 5 beams multiplies 5 rows by a large one, where reading the weights dominates.
@@ -20,8 +20,10 @@ DECODING_SHAPE = (5, 1024, 4096)
 # Repeats stop once a dtype has taken this long: emulated bf16 can be 30x slower than fp32,
 # and one product already shows that.
 BUDGET_SECONDS = 0.1
-# bf16 must beat fp32 by this factor before generate.py --dtype auto picks it.
+# bf16 must beat fp32 by this factor before generate.py --dtype auto, or training's
+# --precision auto, picks it: a smaller gain is within what a busy machine's timings wander.
 DECODING_MARGIN = 1.2
+TRAINING_MARGIN = 1.2
 
 
 @dataclass(frozen=True)
@@ -67,16 +69,35 @@ def bf16_decodes_faster(timing: MatmulTiming) -> bool:
     return timing.bf16_speedup >= DECODING_MARGIN
 
 
+def bf16_trains_faster(timing: MatmulTiming) -> bool:
+    return timing.bf16_speedup >= TRAINING_MARGIN
+
+
 def bf16_decodes_faster_here() -> bool:
     """Whether this CPU decodes faster in bfloat16, measured at a decoding shape."""
     return bf16_decodes_faster(time_matmuls(DECODING_SHAPE))
 
 
-def warn_if_bf16_trains_slower() -> None:
-    """For --bf16 on a CPU: say so where a bf16 product of training size is slower than fp32."""
-    timing = time_matmuls(TRAINING_SHAPE)
-    if bf16_trains_slower(timing):
-        log(
+def training_precision(requested: str, device: str, cuda_bf16_supported: bool) -> tuple[str, str | None]:
+    """The precision a run trains in, and a line for the user where it was chosen for them or
+    where an explicit --bf16 will likely make this CPU slower."""
+    timing = time_matmuls(TRAINING_SHAPE) if device == "cpu" and requested in ("auto", "bf16") else None
+    chosen = choose_training_precision(
+        requested,
+        device,
+        cuda_bf16_supported=cuda_bf16_supported,
+        bf16_trains_faster=timing is not None and bf16_trains_faster(timing),
+    )
+    if requested == "auto" and chosen == "bf16":
+        why = (
+            f"on this CPU a matrix product of training size takes {timing.describe()}"
+            if timing
+            else ("this GPU supports bfloat16")
+        )
+        return chosen, f"Notice: {why}, so this run trains with bf16 mixed precision (--precision fp32 to change)."
+    if requested == "bf16" and timing is not None and bf16_trains_slower(timing):
+        return chosen, (
             f"Warning: on this CPU a matrix product of training size takes {timing.describe()}; "
             f"--bf16 will likely train slower than without it."
         )
+    return chosen, None

@@ -17,6 +17,7 @@ from transformers import set_seed
 from transformers.utils import logging as hf_logging
 
 from ..cli import StoppedEarly, UserError, log
+from ..data.batching import choose_grouping
 from ..data.instructions import InstructionSet
 from ..data.prompt import PromptStyle
 from ..data.tokens import encode_examples
@@ -27,10 +28,11 @@ from ..models.tiny import TINY_MODEL_NAME, build_tiny_bloom
 from ..planning.device import base_weights_dtype, check_mixed_precision, resolve_device
 from ..planning.memory import GIB, measured_peak_bytes
 from ..planning.plan import EVALUATION_SHARE, format_plan, plan_run
-from ..planning.precision import warn_if_bf16_trains_slower
+from ..planning.precision import training_precision
 from ..planning.preflight import check_bitsandbytes, enforce
 from .checkpoints import CheckpointPolicy, checkpoint_to_resume
 from .distributed import check_process_count, is_sharded, local_process_count
+from .fused import fuse_for_training
 from .interrupt import StopOnCtrlC, WhileSaving, resume_command
 from .outputs import checkpoint_directory, model_directory
 from .publish import Publication, publish_model
@@ -68,14 +70,16 @@ def model_source(args, instructions: InstructionSet, style: PromptStyle, stack: 
     return ModelSource(str(build_tiny_bloom(texts, directory, seed=args.seed)))
 
 
-def check_device(args) -> str:
+def check_device(args) -> tuple[str, str | None]:
+    """The device, and the precision --precision asks for on it, with a line saying why where chosen."""
     device = resolve_device(args.device)
     if args.optim == "adamw_bnb_8bit":
         check_bitsandbytes(device)
     check_process_count(device, local_process_count(), torch.cuda.device_count())
     cuda_bf16 = device == "cuda" and torch.cuda.is_bf16_supported()
-    check_mixed_precision(device, bf16=args.bf16, fp16=args.fp16, cuda_bf16_supported=cuda_bf16)
-    return device
+    check_mixed_precision(device, args.precision, cuda_bf16_supported=cuda_bf16)
+    args.precision, precision_notice = training_precision(args.precision, device, cuda_bf16)
+    return device, precision_notice
 
 
 def encode(tokenizer, style: PromptStyle, instructions: InstructionSet, args):
@@ -89,28 +93,36 @@ def encode(tokenizer, style: PromptStyle, instructions: InstructionSet, args):
     return train_set, eval_set, train_set.truncated + eval_set.truncated
 
 
+def batch_grouping(args, lengths: list[int]) -> tuple[bool, str]:
+    """Grouping by length as asked, or as choose_grouping decides for this data."""
+    if args.group_by_length is None:
+        return choose_grouping(lengths, args.batch_size, args.seed, args.epochs)
+    if args.group_by_length:
+        return True, "batches grouped by length, as asked"
+    return False, "batches shuffled freely, as asked"
+
+
 def lora_settings(args) -> LoraSettings | None:
     if not args.lora:
         return None
     return LoraSettings(args.lora_r, args.lora_alpha, args.lora_dropout, tuple(args.lora_target_modules))
 
 
-def print_start(instructions, style, plan, args, truncated: int, optimizer_notice: str | None, device: str) -> None:
+def print_start(instructions, style, plan, args, truncated: int, optimizer_notice, precision_notice) -> None:
     print_overview(instructions, style)
-    grouping = "batches grouped by length" if args.group_by_length else "batches shuffled freely"
-    print(f"Padding: {plan.padding_share:.1%} of the positions in training batches ({grouping})")
+    print(f"Padding: {plan.padding_share:.1%} of the positions in training batches ({args.grouping})")
     if truncated:
         log(f"Warning: {truncated} prompt(s) longer than --max-length {args.max_length} were cut at the front.")
-    if optimizer_notice:
-        log(optimizer_notice)
-    if args.bf16 and device == "cpu":
-        warn_if_bf16_trains_slower()
+    for notice in (optimizer_notice, precision_notice):
+        if notice:
+            log(notice)
 
 
-def load_trainable_model(source: ModelSource, args, device: str, lora: LoraSettings | None):
+def load_trainable_model(source: ModelSource, args, device: str, lora: LoraSettings | None, single_process: bool):
     """The base model in its training dtype, with LoRA adapters where asked for."""
-    base_dtype = base_weights_dtype(device, lora=args.lora, bf16=args.bf16, fp16=args.fp16)
+    base_dtype = base_weights_dtype(device, lora=args.lora, precision=args.precision)
     model = load_model(source, dtype=base_dtype, trust_remote_code=args.trust_remote_code)
+    fuse_for_training(model, single_process=single_process)
     if lora is not None:
         set_seed(args.seed)  # the adapters' random init, before the Trainer seeds anything
         model = add_lora(model, lora, args.model_name)
@@ -144,6 +156,7 @@ def run_report(args, plan, trainer, clock: TrainingClock, policy: CheckpointPoli
         "input_file": str(args.input_file),
         "eval_file": str(args.eval_file) if args.eval_file else None,
         "optimizer": plan.memory.optimizer,
+        "precision": args.precision,
         "estimated_peak_memory_gib": plan.peak_bytes / GIB,
         "peak_memory_gib": measured_peak_bytes(plan.memory.device) / GIB,
         "padding_share": plan.padding_share,
@@ -165,18 +178,21 @@ def fine_tune(args: argparse.Namespace, instructions: InstructionSet, callbacks=
     # Loading and writing weights would draw a bar per checkpoint; the Trainer's own bar stays.
     hf_logging.disable_progress_bar()
     style = prompt_style(args, instructions)
-    device = check_device(args)
+    device, precision_notice = check_device(args)
     model_dir, checkpoint_dir = model_directory(args), checkpoint_directory(args)
 
     with contextlib.ExitStack() as stack:
         source = model_source(args, instructions, style, stack)
         tokenizer = load_tokenizer(source, trust_remote_code=args.trust_remote_code)
         train_set, eval_set, truncated = encode(tokenizer, style, instructions, args)
+        args.group_by_length, args.grouping = batch_grouping(args, train_set.lengths)
         lora = lora_settings(args)
         config = load_config(source, trust_remote_code=args.trust_remote_code)
         plan, optimizer_notice = plan_run(args, config, instructions, train_set, device, local_process_count(), lora)
         if args.dry_run:
             print_overview(instructions, style)
+            if precision_notice:
+                log(precision_notice)
             print(format_plan(plan, optimizer_notice))
             print("Dry run: no weights loaded, nothing written.")
             return None
@@ -188,12 +204,12 @@ def fine_tune(args: argparse.Namespace, instructions: InstructionSet, callbacks=
         training_args = training_arguments(args, checkpoint_dir, device, plan.memory.optimizer, eval_set is not None)
         is_main = training_args.process_index == 0
         if is_main:
-            print_start(instructions, style, plan, args, truncated, optimizer_notice, device)
+            print_start(instructions, style, plan, args, truncated, optimizer_notice, precision_notice)
         resume_from = checkpoint_to_resume(checkpoint_dir, args.resume, args.epochs, is_main, lora)
         if is_main:
             print(f"Model: {args.model_name}")
         started = time.perf_counter()
-        model, base_dtype = load_trainable_model(source, args, device, lora)
+        model, base_dtype = load_trainable_model(source, args, device, lora, training_args.world_size == 1)
         loading_seconds = time.perf_counter() - started
 
         policy = CheckpointPolicy(None if args.no_checkpoints else args.checkpoint_minutes)

@@ -71,16 +71,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="optimizer (the Trainer's names); auto: AdamW, or Adafactor where AdamW's state would not fit in memory; "
         "adamw_bnb_8bit needs bitsandbytes and CUDA",
     )
-    parser.add_argument(
-        "--no-group-by-length",
+    grouping = parser.add_mutually_exclusive_group()
+    grouping.add_argument(
+        "--group-by-length",
         dest="group_by_length",
-        action="store_false",
-        help="shuffle freely instead of batching examples of similar length (more padding)",
+        action="store_true",
+        help="batch examples of similar length (less padding, less varied batches; default: only where it saves "
+        "30%% of the positions)",
     )
+    grouping.add_argument(
+        "--no-group-by-length", dest="group_by_length", action="store_false", help="always shuffle freely"
+    )
+    parser.set_defaults(group_by_length=None)
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto: CUDA if present")
     precision = parser.add_mutually_exclusive_group()
-    precision.add_argument("--bf16", action="store_true", help="bfloat16 mixed precision (CUDA, or a CPU)")
-    precision.add_argument("--fp16", action="store_true", help="float16 mixed precision (CUDA only)")
+    precision.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        default="auto",
+        help="fp32, or bf16/fp16 mixed precision (float32 weights); auto: bf16 on a GPU that has it and on a CPU "
+        "where a quick measurement finds it faster, else fp32",
+    )
+    precision.add_argument(
+        "--bf16", dest="precision", action="store_const", const="bf16", help="the same as --precision bf16"
+    )
+    precision.add_argument(
+        "--fp16", dest="precision", action="store_const", const="fp16", help="the same as --precision fp16 (CUDA)"
+    )
     parser.add_argument(
         "--gradient-checkpointing", action="store_true", help="recompute activations: less memory, slower steps"
     )

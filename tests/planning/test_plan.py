@@ -48,10 +48,10 @@ def test_dry_run_of_the_tutorials_shape_loads_no_weights(bpe_tokenizer, training
     BloomConfig(n_layer=24, hidden_size=2048, n_head=16, vocab_size=50304).save_pretrained(base)
     bpe_tokenizer.save_pretrained(base)
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    argv = args(training_file, base, tmp_path / "out", "--dry-run", "--optim", "adamw_torch", "--precision", "fp32")
     result = subprocess.run(
-        [sys.executable, str(ROOT / "instruct_ger.py"), *args(training_file, base, tmp_path / "out", "--dry-run", "--optim", "adamw_torch")],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [sys.executable, str(ROOT / "instruct_ger.py"), *argv], capture_output=True, text=True, check=False
+    )
     peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / GIB
     assert result.returncode == 0, result.stderr
     assert "Parameters: 1,311,629,312 in total, 1,311,629,312 trained (full fine-tuning, fp32, adamw_torch)" in (
