@@ -98,6 +98,7 @@ def train_worker(args) -> dict:
     from llm_instruct.models.lora import LoraSettings, add_lora
     from llm_instruct.planning.device import base_weights_dtype
     from llm_instruct.training.fused import fuse_for_training
+    from llm_instruct.training.mixed_precision import recast_linears
     from llm_instruct.training.trainer import build_trainer
 
     instructions, style, tokenizer, encoded = example_data()
@@ -107,6 +108,8 @@ def train_worker(args) -> dict:
     model.to(base_weights_dtype(args.device, lora=lora, precision=args.precision))
     if not args.unfused:
         fuse_for_training(model, single_process=True)
+        if bf16:
+            recast_linears(model)
     if lora:
         model = add_lora(model, LoraSettings(r=16, alpha=32, dropout=0.05), "random")
     timed = {"tokens": 0, "seconds": 0.0, "steps": 0, "last_tokens": 0}

@@ -25,7 +25,7 @@ from ..models.hub import ModelSource, resolve_model_source
 from ..models.lora import LoraSettings, add_lora
 from ..models.modeldir import load_config, load_model, load_tokenizer
 from ..models.tiny import TINY_MODEL_NAME, build_tiny_bloom
-from ..planning.device import base_weights_dtype, check_mixed_precision, resolve_device
+from ..planning.device import MIXED_PRECISIONS, base_weights_dtype, check_mixed_precision, resolve_device
 from ..planning.memory import GIB, measured_peak_bytes
 from ..planning.plan import EVALUATION_SHARE, format_plan, plan_run
 from ..planning.precision import training_precision
@@ -34,6 +34,7 @@ from .checkpoints import CheckpointPolicy, checkpoint_to_resume
 from .distributed import check_process_count, is_sharded, local_process_count
 from .fused import fuse_for_training
 from .interrupt import StopOnCtrlC, WhileSaving, resume_command
+from .mixed_precision import recast_linears
 from .outputs import checkpoint_directory, model_directory
 from .publish import Publication, publish_model
 from .report import TrainingClock, epoch_losses
@@ -126,6 +127,8 @@ def load_trainable_model(source: ModelSource, args, device: str, lora: LoraSetti
     if lora is not None:
         set_seed(args.seed)  # the adapters' random init, before the Trainer seeds anything
         model = add_lora(model, lora, args.model_name)
+    if args.precision in MIXED_PRECISIONS and single_process:  # sharded weights are gathered and freed per layer
+        recast_linears(model)
     return model, base_dtype
 
 
