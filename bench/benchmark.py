@@ -96,13 +96,11 @@ def train_worker(args) -> dict:
 
     from llm_instruct.answering.generation import Answerer, GenerationSettings
     from llm_instruct.models.lora import LoraSettings, add_lora
-    from llm_instruct.planning.allocator import keep_freed_memory
     from llm_instruct.planning.device import base_weights_dtype
     from llm_instruct.training.fused import fuse_for_training
     from llm_instruct.training.mixed_precision import recast_linears
     from llm_instruct.training.trainer import build_trainer
 
-    keep_freed_memory()  # as instruct_ger.py does
     instructions, style, tokenizer, encoded = example_data()
     bf16 = args.precision == "bf16"
     lora = args.mode == "lora"

@@ -25,7 +25,6 @@ from ..models.hub import ModelSource, resolve_model_source
 from ..models.lora import LoraSettings, add_lora
 from ..models.modeldir import load_config, load_model, load_tokenizer
 from ..models.tiny import TINY_MODEL_NAME, build_tiny_bloom
-from ..planning.allocator import keep_freed_memory
 from ..planning.device import MIXED_PRECISIONS, base_weights_dtype, check_mixed_precision, resolve_device
 from ..planning.memory import GIB, measured_peak_bytes
 from ..planning.plan import EVALUATION_SHARE, format_plan, plan_run
@@ -181,7 +180,6 @@ def fine_tune(args: argparse.Namespace, instructions: InstructionSet, callbacks=
     """Train as the resolved flags say; return the written model directory (None for --dry-run)."""
     # Loading and writing weights would draw a bar per checkpoint; the Trainer's own bar stays.
     hf_logging.disable_progress_bar()
-    keep_freed_memory()
     style = prompt_style(args, instructions)
     device, precision_notice = check_device(args)
     model_dir, checkpoint_dir = model_directory(args), checkpoint_directory(args)
