@@ -86,13 +86,11 @@ def estimate_peak_bytes(plan: MemoryPlan) -> float:
     """The peak of one training process, in bytes."""
     trained = plan.trained
     state = OPTIMIZER_STATE_BYTES.get(plan.optimizer, 8.0) + OPTIMIZER_TEMPORARY_BYTES.get(plan.optimizer, 0.0)
-    # Mixed precision on a full fine-tune caches a 16-bit copy of every weight for the matrix products.
-    autocast_copies = 2.0 * plan.parameters if plan.mixed_precision and not plan.lora else 0.0
+    # Mixed precision keeps no 16-bit copy of the weights (training/mixed_precision.py).
     return (
         RUNTIME_BYTES[plan.device]
         + weight_bytes(plan)
         + (4.0 + state) * trained
-        + autocast_copies
         + activation_bytes(plan)
         + logits_bytes(plan)
     )

@@ -127,8 +127,6 @@ def load_trainable_model(source: ModelSource, args, device: str, lora: LoraSetti
     if lora is not None:
         set_seed(args.seed)  # the adapters' random init, before the Trainer seeds anything
         model = add_lora(model, lora, args.model_name)
-    if args.precision in MIXED_PRECISIONS and single_process:  # sharded weights are gathered and freed per layer
-        recast_linears(model)
     return model, base_dtype
 
 
@@ -222,6 +220,8 @@ def fine_tune(args: argparse.Namespace, instructions: InstructionSet, callbacks=
             [policy, stop, *callbacks, clock],  # the clock after the callbacks that decide on checkpoints
         )  # fmt: skip
         sharded = is_sharded(trainer)
+        if args.precision in MIXED_PRECISIONS and not sharded:  # sharded weights are gathered and freed per layer
+            recast_linears(trainer.model)
         if sharded and args.lora and not args.save_adapter:
             raise UserError(
                 "with FSDP or DeepSpeed ZeRO-3 the weights are sharded and cannot be merged: add --save-adapter"

@@ -98,9 +98,20 @@ def build_parser() -> argparse.ArgumentParser:
     precision.add_argument(
         "--fp16", dest="precision", action="store_const", const="fp16", help="the same as --precision fp16 (CUDA)"
     )
-    parser.add_argument(
-        "--gradient-checkpointing", action="store_true", help="recompute activations: less memory, slower steps"
+    checkpointing = parser.add_mutually_exclusive_group()
+    checkpointing.add_argument(
+        "--gradient-checkpointing",
+        dest="gradient_checkpointing",
+        action="store_true",
+        help="recompute activations in the backward pass: less memory for about a sixth more time (the default)",
     )
+    checkpointing.add_argument(
+        "--no-gradient-checkpointing",
+        dest="gradient_checkpointing",
+        action="store_false",
+        help="keep the activations: faster steps where memory is plentiful",
+    )
+    parser.set_defaults(gradient_checkpointing=True)
     parser.add_argument("--seed", type=seed, default=42, help="random seed (data order, initialisation)")
     parser.add_argument(
         "--max-length", type=positive_int, default=512, help="tokens per example; longer prompts are cut at the front"

@@ -98,15 +98,18 @@ class ForwardRecorder(TrainerCallback):
         block.register_forward_hook(record)
 
 
-def test_accumulation_and_checkpointing_take_fewer_optimizer_steps(training_file, tiny_bloom_dir, tmp_path):
+@pytest.mark.parametrize(("flag", "runs_per_batch"), [(None, 2), ("--no-gradient-checkpointing", 1)])
+def test_accumulation_and_checkpointing_take_fewer_optimizer_steps(
+    training_file, tiny_bloom_dir, tmp_path, flag, runs_per_batch
+):
     # 14 lines in batches of 4 make 4 batches an epoch; summing 2 per step leaves 2 steps an epoch.
-    extra = ("--batch-size", "4", "--gradient-accumulation-steps", "2", "--gradient-checkpointing")
+    extra = ("--batch-size", "4", "--gradient-accumulation-steps", "2", *([flag] if flag else []))
     recorder = ForwardRecorder()
     model_dir = run(lora_args(training_file, tiny_bloom_dir, tmp_path, *extra), callbacks=[recorder])
     report = json.loads((model_dir / "training_report.json").read_text())
     assert report["global_step"] == 2 * 2
-    # Checkpointing recomputes each block's forward in the backward pass: 2 runs for each of 8 batches.
-    assert len(recorder.output_dtypes) == 2 * 8
+    # Checkpointing (the default) recomputes each block's forward in the backward pass: 2 runs for each of 8 batches.
+    assert len(recorder.output_dtypes) == runs_per_batch * 8
 
 
 def test_bf16_mixed_precision_computes_in_bf16_and_keeps_float32_weights(training_file, tiny_bloom_dir, tmp_path):
