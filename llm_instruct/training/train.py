@@ -27,7 +27,7 @@ DEFAULTS = {
 }
 # A model that starts from random weights needs far more steps and a far larger
 # learning rate than the tutorial's gentle fine-tune of a pretrained 1.5B model.
-TINY_PRESET = {"epochs": 60, "learning_rate": 2e-3, "output_model": "instruct_ger_bsp_1_tiny"}
+TINY_PRESET = {"epochs": 60, "learning_rate": 3e-3, "output_model": "instruct_ger_bsp_1_tiny"}
 TINY_DEFAULTS = {**DEFAULTS, **TINY_PRESET}
 # Writing a checkpoint of the 1b5 model takes about a minute on a laptop (checkpoints.py).
 CHECKPOINT_MINUTES = 10.0
