@@ -6,6 +6,7 @@
     python bench/benchmark.py --device cuda --precision bf16   # GPU rows
     python bench/benchmark.py --device cuda --tutorial-run 1b5 # the tutorial's whole run, time split by phase
     python bench/benchmark.py --whole-run 350m --peer-python PEER_VENV/bin/python  # against TRL, same job
+    python bench/benchmark.py --decoding 350m                  # answering: seconds per token against the floor
 
 Each row runs in its own process (under /usr/bin/time -v on a CPU, for the peak resident memory of
 the whole process; on CUDA the peak comes from torch.cuda.max_memory_allocated). Training runs
@@ -445,6 +446,109 @@ def whole_run_rows(args) -> list[str]:
     return rows
 
 
+def copy_bandwidth(device: str) -> float:
+    """Bytes read and written per second by the best of five copies of a 1 GiB tensor."""
+    import torch
+
+    source = torch.ones(2**28, device=device)  # 1 GiB of float32
+    target = torch.empty_like(source)
+    best = float("inf")
+    for _ in range(5):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        target.copy_(source)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - started)
+    return 2 * source.numel() * source.element_size() / best
+
+
+def decoding_rows(args) -> list[str]:
+    """Seconds per new token through the project's Answerer against transformers' plain generate,
+    next to the floor of reading every weight once per step; then --eval over the second example
+    file, one instruction at a time against batched. The random model never stops on its own, so
+    every answer runs to the token limit."""
+    import torch
+
+    from llm_instruct.answering.evaluation import ANSWER_BATCH_SIZE
+    from llm_instruct.answering.generation import Answerer, GenerationSettings
+    from llm_instruct.answering.requests import Request
+    from llm_instruct.data.prompt import PromptStyle
+    from llm_instruct.data.sources import read_examples
+    from llm_instruct.models.modeldir import find_model, load_tokenizer_and_model
+
+    scratch = Path(args.scratch)
+    base, _, _ = prepare_whole_run(args.decoding, scratch)
+    examples = read_examples(SECOND_EXAMPLE, "train")
+    bandwidth = copy_bandwidth(args.device)
+    new_tokens = 32
+    rows = [
+        f"Copy bandwidth (read + write): {bandwidth / 1e9:.1f} GB/s",
+        "| dtype | beams | generate s/token | Answerer s/token | floor s/token | Answerer / floor |",
+        "|---|---|---|---|---|---|",
+    ]
+    timings, setups = [], []
+    for dtype in (torch.float32, torch.bfloat16, *((torch.float16,) if args.device == "cuda" else ())):
+        started = time.perf_counter()
+        tokenizer, model = load_tokenizer_and_model(find_model(str(base)), dtype=dtype)
+        model.to(args.device).eval()
+        loading = time.perf_counter() - started
+        floor = sum(p.numel() * p.element_size() for p in model.parameters()) / bandwidth
+        plain = model.generation_config
+        prompt = torch.tensor(
+            [tokenizer(PromptStyle().format(examples[0].instruction))["input_ids"]], device=args.device
+        )
+        for beams in (1, 5):
+            with torch.inference_mode():
+                started = time.perf_counter()
+                model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), num_beams=beams,
+                               do_sample=False, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                               generation_config=plain)  # fmt: skip
+                before = (time.perf_counter() - started) / new_tokens
+            started = time.perf_counter()  # the first Answerer packs the model's linears
+            answerer = Answerer(
+                model, tokenizer, PromptStyle(), GenerationSettings(num_beams=beams, max_new_tokens=new_tokens)
+            )
+            if beams == 1:
+                setups.append((str(dtype)[6:], loading, time.perf_counter() - started))
+            answerer.stop_ids = [tokenizer.eos_token_id]
+            answer = answerer.answer(examples[0].instruction)
+            now = answer.seconds / answer.new_tokens
+            rows.append(f"| {str(dtype)[6:]} | {beams} | {before:.3f} | {now:.3f} | {floor:.4f} | {now / floor:.1f}x |")
+            print(rows[-1], flush=True)
+        answerer = Answerer(model, tokenizer, PromptStyle(), GenerationSettings(max_new_tokens=new_tokens))
+        answerer.stop_ids = [tokenizer.eos_token_id]
+        started = time.perf_counter()
+        alone = [answerer.answer(e.instruction).text for e in examples]
+        middle = time.perf_counter()
+        together = []
+        for start in range(0, len(examples), ANSWER_BATCH_SIZE):
+            batch = examples[start : start + ANSWER_BATCH_SIZE]
+            together += [a.text for a in answerer.answer_many([Request(e.instruction) for e in batch])]
+        timings.append(
+            (
+                str(dtype)[6:],
+                middle - started,
+                time.perf_counter() - middle,
+                sum(a != b for a, b in zip(alone, together)),
+            )
+        )
+        del model, answerer
+    rows += [
+        "",
+        f"| dtype | --eval of {len(examples)} instructions, one at a time | batched by {ANSWER_BATCH_SIZE} | faster | answers that differ |",
+        "|---|---|---|---|---|",
+    ]
+    rows += [
+        f"| {name} | {alone:.0f} s | {together:.0f} s | {alone / together:.2f}x | {differ} |"
+        for name, alone, together, differ in timings
+    ]
+    rows += ["", "| dtype | loading the model | then packing its linears (before the first answer) |", "|---|---|---|"]
+    rows += [f"| {name} | {loading:.1f} s | {packing:.2f} s |" for name, loading, packing in setups]
+    return rows
+
+
 def describe_machine(device: str) -> str:
     import torch
 
@@ -489,6 +593,7 @@ def main() -> None:
         "--variant", action="append", help="with --whole-run: extra instruct_ger.py flags for one more row (repeatable)"
     )
     parser.add_argument("--peer-python", help="with --whole-run: a Python that has trl, to run bench/trl_peer.py")
+    parser.add_argument("--decoding", choices=list(SHAPES), help="instead: answering speed on this shape")
     parser.add_argument("--scratch", default=None, help="folder for Trainer output and the saved random model")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--shape", choices=list(SHAPES), help=argparse.SUPPRESS)
@@ -505,6 +610,8 @@ def main() -> None:
     print(f"Machine: {describe_machine(args.device)}", flush=True)
     if args.whole_run:
         rows = whole_run_rows(args)
+    elif args.decoding:
+        rows = decoding_rows(args)
     else:
         rows = tutorial_row(args) if args.tutorial_run else training_rows(args)
     print()

@@ -25,3 +25,11 @@ def test_the_demo_in_bf16_reproduces_every_training_answer(tmp_path, monkeypatch
     argv = ["--model-name", str(model_dir), "--eval", str(example), "--eval-lines", "train", "--dtype", "float32"]
     assert run_cli(generate_main, argv) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "Exact match: 59/59 = 100.0%, chrF: 100.0"
+
+    # Training's own evaluation answered as generate.py does with the saved model: in bf16 on this
+    # CPU, and not under the autocast that training wrapped the model's forward pass in.
+    report = json.loads((model_dir / "training_report.json").read_text())
+    argv = ["--model-name", str(model_dir), "--eval", str(example), "--jsonl", "--dtype", "bfloat16"]
+    assert run_cli(generate_main, argv) == 0
+    answers = [json.loads(line)["response"] for line in capsys.readouterr().out.splitlines()]
+    assert answers == [row["answer"] for row in report["evaluation"]["answers"]]

@@ -121,3 +121,20 @@ def test_answers_come_back_with_their_newlines_the_same_through_eval_and_jsonl(t
 def test_the_console_prints_a_multi_line_answer_exactly(trained, monkeypatch, capsys):
     out = generate(["--model-name", str(trained), "Zähle bis drei, eine Zahl pro Zeile."], monkeypatch, capsys).out
     assert out.endswith("Command: Zähle bis drei, eine Zahl pro Zeile.\nResponse:\nEins\nZwei\nDrei\n")
+
+
+def test_answers_generated_together_equal_those_one_at_a_time(trained):
+    """Left-padded batches give both tokenizer families the answers of one instruction at a time."""
+    import torch
+
+    from llm_instruct.answering.generation import Answerer, GenerationSettings
+    from llm_instruct.answering.requests import Request
+    from llm_instruct.models.modeldir import find_model, load_tokenizer_and_model
+
+    tokenizer, model = load_tokenizer_and_model(find_model(str(trained)), dtype=torch.float32)
+    answerer = Answerer(model.eval(), tokenizer, load_style(trained), GenerationSettings())
+    requests = [Request(r["instruction"], r.get("input", "")) for r in RECORDS]
+    alone = [answerer.answer(request.instruction, request.input).text for request in requests]
+    together = [answer.text for answer in answerer.answer_many(requests[:4])]
+    together += [answer.text for answer in answerer.answer_many(requests[4:])]
+    assert together == alone

@@ -23,7 +23,7 @@ from ..data.sources import ALL, read_examples
 from ..models.modeldir import find_model, load_tokenizer_and_model
 from ..planning import precision
 from ..planning.device import choose_dtype, resolve_device
-from .evaluation import TABLE_HEADER, Evaluation, ScoredAnswer, evaluate_into, table_row
+from .evaluation import ANSWER_BATCH_SIZE, TABLE_HEADER, Evaluation, ScoredAnswer, evaluate_into, table_row
 from .generation import Answerer, GenerationSettings
 from .requests import Request, argument_requests, stdin_requests
 
@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--eval", metavar="FILE", help="score the model on an instruction file (any format) and print a table"
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=ANSWER_BATCH_SIZE,
+        help="with --eval: instructions answered together (the same answers as one at a time, in less time)",
     )
     parser.add_argument(
         "--eval-lines",
@@ -191,14 +197,14 @@ def jsonl_row(row: ScoredAnswer) -> str:
     return json.dumps(record, ensure_ascii=False)
 
 
-def score_file(answerer: Answerer, path, examples: list[Example], jsonl: bool) -> int:
+def score_file(answerer: Answerer, path, examples: list[Example], jsonl: bool, batch_size: int) -> int:
     """Print each scored answer as it comes and the summary of what was scored, also after Ctrl-C."""
     summary = log if jsonl else print
     if not jsonl:
         print(TABLE_HEADER, flush=True)
     evaluation = Evaluation()
     try:
-        evaluate_into(evaluation, answerer, examples, jsonl_row if jsonl else table_row, path)
+        evaluate_into(evaluation, answerer, examples, jsonl_row if jsonl else table_row, path, None, batch_size)
     except KeyboardInterrupt:
         log(f"Interrupted after {len(evaluation.rows)} of {len(examples)} answers.")
         summary(evaluation.summary())
@@ -218,7 +224,7 @@ def main(argv=None) -> int:
     stdin = binary_stdin() if examples is None and not args.instructions else None
     answerer = load_answerer(args, settings, out)
     if examples is not None:
-        return score_file(answerer, args.eval, examples, args.jsonl)
+        return score_file(answerer, args.eval, examples, args.jsonl, args.batch_size)
     rejected = Rejections()
     requests = (
         argument_requests(args.instructions) if args.instructions else stdin_requests(stdin, args.jsonl_input, rejected)

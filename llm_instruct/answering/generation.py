@@ -6,15 +6,17 @@ than hard-coded, so any vocabulary works. A model trained on multi-line answers 
 EOS (and --stop strings) only, and its answer is kept as it is, newlines included.
 """
 
+import inspect
 import time
 from dataclasses import dataclass
 
 import torch
-from transformers import TextStreamer
+from transformers import DynamicCache, TextStreamer
 
 from ..cli import log
 from ..data.prompt import PromptStyle
 from ..data.tokens import cut_prompt, encode_prompt, leading_special_tokens
+from .packed import pack_linears
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,12 @@ def stop_token_ids(tokenizer, multiline: bool = False) -> list[int]:
     return [tokenizer.eos_token_id] + [i for i in newline_token_ids(tokenizer) if i != tokenizer.eos_token_id]
 
 
+def until_stop(new_ids: list[int], stop_ids: list[int]) -> list[int]:
+    """The generated ids up to and with the first stop id."""
+    stops = set(stop_ids)
+    return next((new_ids[: index + 1] for index, token in enumerate(new_ids) if token in stops), new_ids)
+
+
 def cut_answer(text: str, stop: tuple[str, ...] = (), multiline: bool = False) -> str:
     """The answer: text up to the first stop string and, for one-line answers, the first newline."""
     end = len(text)
@@ -106,14 +114,24 @@ class AnswerStreamer(TextStreamer):
 
 
 class Answerer:
-    """Wraps instructions in the model's prompt style and generates their answers."""
+    """Wraps instructions in the model's prompt style and generates their answers.
+
+    Beam search runs the prompt through the model once and hands the beams copies of its
+    cache: generate alone would run it once per beam, the larger part of a short answer's time.
+    On a CPU the linear layers are prepacked for oneDNN (packed.py). Several instructions can
+    be answered at once (answer_many), left-padded to a common length.
+    """
 
     def __init__(self, model, tokenizer, style: PromptStyle, settings: GenerationSettings):
+        pack_linears(model)
         self.model, self.tokenizer, self.style, self.settings = model, tokenizer, style, settings
         self.multiline = style.multiline_answers
         self.stop_ids = stop_token_ids(tokenizer, self.multiline)
         self.context = context_length(model.config)
         self.special_ids = set(tokenizer.all_special_ids)
+        forward = inspect.signature(model.forward).parameters
+        self.prefill_arguments = {"logits_to_keep": 1} if "logits_to_keep" in forward else {}
+        self.takes_positions = "position_ids" in forward
 
     def _generate_kwargs(self, max_new_tokens: int) -> dict:
         settings = self.settings
@@ -132,11 +150,10 @@ class Answerer:
             kwargs.update(stop_strings=list(settings.stop), tokenizer=self.tokenizer)
         return kwargs
 
-    @torch.inference_mode()
-    def answer(self, instruction: str, input_text: str = "", *, stream: bool = False, where: str = "") -> Answer:
-        """where: the instruction's place (stdin:3, FILE:LINE) for the warning about a prompt cut to fit."""
+    def prompt_ids(self, instruction: str, input_text: str = "", where: str = "") -> tuple[list[int], int]:
+        """The prompt's ids, cut at the front where it would not fit the model's positions beside
+        the answer (as training cuts it), and the new tokens left for the answer."""
         ids = encode_prompt(self.tokenizer, self.style.format(instruction, input_text))
-        # A prompt longer than the model's positions is cut at the front, as training cuts it.
         kept, max_new_tokens = fit_to_context(len(ids), self.settings.max_new_tokens, self.context)
         cut = len(ids) - kept
         if cut:
@@ -145,17 +162,63 @@ class Answerer:
                 f"{self.context} positions hold beside the answer; {cut} tokens were cut from its beginning."
             )
             ids = cut_prompt(ids, kept, leading_special_tokens(ids, self.special_ids))
-        prompt_ids = torch.tensor([ids], device=self.model.device)
-        streamer = AnswerStreamer(self.tokenizer, self.settings.stop, self.multiline) if stream else None
-        started = time.perf_counter()
+        return ids, max_new_tokens
+
+    def _prefilled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict:
+        """generate's cache argument: all but the last prompt token, run once, repeated for the beams."""
+        beams = self.settings.num_beams
+        if beams == 1 or input_ids.shape[1] < 2:
+            return {}
+        cache = DynamicCache(config=self.model.config)
+        arguments = dict(self.prefill_arguments)
+        if self.takes_positions:  # left padding: each row counts its positions from its first real token
+            arguments["position_ids"] = (attention_mask[:, :-1].cumsum(-1) - 1).clamp(min=0)
+        self.model(
+            input_ids=input_ids[:, :-1], attention_mask=attention_mask[:, :-1], cache=cache, use_cache=True, **arguments
+        )
+        cache.batch_repeat_interleave(beams)
+        return {"cache": cache}
+
+    def _generate(self, prompts: list[list[int]], max_new_tokens: int, streamer=None) -> list[list[int]]:
+        """New token ids for each prompt, prompts left-padded to a common length."""
+        width = max(len(ids) for ids in prompts)
+        pad = self.tokenizer.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in prompts], device=self.model.device)
+        attention_mask = torch.tensor(
+            [[0] * (width - len(ids)) + [1] * len(ids) for ids in prompts], device=self.model.device
+        )
         output = self.model.generate(
-            input_ids=prompt_ids,
-            attention_mask=torch.ones_like(prompt_ids),
+            input_ids=input_ids,
+            attention_mask=attention_mask,
             streamer=streamer,
+            **self._prefilled(input_ids, attention_mask),
             **self._generate_kwargs(max_new_tokens),
         )
-        seconds = time.perf_counter() - started
-        new_ids = output[0, prompt_ids.shape[1] :].tolist()
+        return [row[width:].tolist() for row in output]
+
+    def _answer(self, new_ids: list[int], seconds: float) -> Answer:
+        new_ids = until_stop(new_ids, self.stop_ids)  # a row that stopped early is padded to the longest
         text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
-        answer = cut_answer(text, self.settings.stop, self.multiline).strip()
-        return Answer(answer, len(new_ids), seconds, prompt_tokens_cut=cut)
+        return Answer(cut_answer(text, self.settings.stop, self.multiline).strip(), len(new_ids), seconds)
+
+    @torch.inference_mode()
+    def answer(self, instruction: str, input_text: str = "", *, stream: bool = False, where: str = "") -> Answer:
+        """where: the instruction's place (stdin:3, FILE:LINE) for the warning about a prompt cut to fit."""
+        ids, max_new_tokens = self.prompt_ids(instruction, input_text, where)
+        streamer = AnswerStreamer(self.tokenizer, self.settings.stop, self.multiline) if stream else None
+        started = time.perf_counter()
+        [new_ids] = self._generate([ids], max_new_tokens, streamer)
+        return self._answer(new_ids, time.perf_counter() - started)
+
+    @torch.inference_mode()
+    def answer_many(self, requests) -> list[Answer]:
+        """Answers to requests (with instruction, input and where), generated together where they
+        may run as long as each other; seconds are shared out evenly."""
+        prompts = [self.prompt_ids(request.instruction, request.input, request.where) for request in requests]
+        limits = {limit for _, limit in prompts}
+        if len(limits) > 1:  # a prompt cut to fit the model's positions also has fewer new tokens left
+            return [self.answer(request.instruction, request.input, where=request.where) for request in requests]
+        started = time.perf_counter()
+        new_ids = self._generate([ids for ids, _ in prompts], limits.pop())
+        seconds = (time.perf_counter() - started) / len(requests)
+        return [self._answer(ids, seconds) for ids in new_ids]

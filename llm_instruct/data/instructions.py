@@ -21,12 +21,20 @@ EVAL_PART = "eval"
 
 @dataclass(frozen=True)
 class Example:
+    """One answer to learn or score: the instruction it answers and what came before it.
+
+    A conversation gives one example per assistant turn, each with the true earlier turns as
+    history; an instruction is a conversation of one turn.
+    """
+
     instruction: str
     answer: str
     # Where the example stands in its file, for error messages: a line number, or a
     # description such as "record 3" (JSON) or "row 4" (CSV).
     location: int | str
     input: str = ""  # Alpaca's optional context for the instruction; empty for most examples
+    history: tuple[tuple[str, str], ...] = ()  # earlier (user, assistant) turns of a conversation
+    system: str = ""  # a conversation's system message
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ import random
 import time
 from dataclasses import dataclass
 
-from ..answering.evaluation import TABLE_HEADER, Evaluation, evaluate_into, table_row
+from accelerate.utils import extract_model_from_parallel
+
+from ..answering.evaluation import ANSWER_BATCH_SIZE, TABLE_HEADER, Evaluation, evaluate_into, table_row
 from ..answering.generation import Answerer, GenerationSettings
 from ..cli import StoppedEarly, log
 from ..data.instructions import Example, InstructionSet
@@ -38,7 +40,9 @@ def evaluation_plan(instructions: InstructionSet, input_file, eval_file, seed: i
 
 
 def answerer_for(model, tokenizer, style: PromptStyle, device: str) -> Answerer:
-    """The trained model answering as generate.py will answer with the saved one: same device, same dtype."""
+    """The trained model answering as generate.py will answer with the saved one: same device, same
+    dtype, and without the autocast that mixed-precision training wrapped its forward pass in."""
+    model = extract_model_from_parallel(model, keep_fp32_wrapper=False)
     faster_in_bf16 = device == "cpu" and precision.bf16_decodes_faster_here()
     model = model.to(device=device, dtype=choose_dtype("auto", device, faster_in_bf16)).eval()
     return Answerer(model, tokenizer, style, GenerationSettings())
@@ -61,7 +65,7 @@ def score_model(answerer: Answerer, plan: EvaluationPlan, training_seconds: floa
     evaluation = Evaluation()
     started = time.perf_counter()
     try:
-        evaluate_into(evaluation, answerer, plan.examples, table_row, plan.path, budget)
+        evaluate_into(evaluation, answerer, plan.examples, table_row, plan.path, budget, ANSWER_BATCH_SIZE)
     except KeyboardInterrupt:
         report["seconds"]["answering"] = time.perf_counter() - started
         record(report, evaluation, plan, complete=False)

@@ -235,11 +235,11 @@ def test_eval_prints_each_row_as_it_is_scored_and_a_summary_after_ctrl_c(
             raise KeyboardInterrupt
         return real_score(*args)
 
-    real_score = evaluation.score
-    monkeypatch.setattr(evaluation, "score", score_then_ctrl_c)
+    real_score = evaluation.answer_examples
+    monkeypatch.setattr(evaluation, "answer_examples", score_then_ctrl_c)
     path = tmp_path / "f.txt"
     path.write_text("Zähle bis drei.#Eins, zwei, drei.\nNenne ein Tier.#Ein Pferd ist ein Tier.\n", encoding="utf-8")
-    assert generate(["--model-name", str(trained_model_dir), "--eval", str(path)]) == 130
+    assert generate(["--model-name", str(trained_model_dir), "--eval", str(path), "--batch-size", "1"]) == 130
     captured = capsys.readouterr()
     lines = captured.out.splitlines()
     assert lines[-2].startswith("yes    100.0  Zähle bis drei.")

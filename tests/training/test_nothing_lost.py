@@ -113,7 +113,8 @@ def test_ctrl_c_during_the_evaluation_keeps_the_model_and_what_was_scored(
 ):
     from llm_instruct.answering import evaluation
 
-    monkeypatch.setattr(evaluation, "score", ctrl_c_at(2, evaluation.score))
+    monkeypatch.setattr(evaluation, "answer_examples", ctrl_c_at(2, evaluation.answer_examples))
+    monkeypatch.setattr("llm_instruct.training.scoring.ANSWER_BATCH_SIZE", 1)
     assert run_cli(main, argv(training_file, tiny_bloom_dir, tmp_path)) == EXIT_INTERRUPTED
     model_dir = tmp_path / "model"
     err = capsys.readouterr().err.strip().splitlines()
@@ -141,14 +142,14 @@ def test_ctrl_c_while_the_model_is_written_waits_for_it(training_file, tiny_bloo
 def test_without_an_evaluation_split_evaluation_is_bounded_and_says_so(tiny_bloom_dir, tmp_path, monkeypatch, capsys):
     data = tmp_path / "data.txt"
     data.write_text(TRAINING_FILE.replace("# _EVAL_\n", ""), encoding="utf-8")
-    monkeypatch.setattr("llm_instruct.training.scoring.EVALUATION_SHARE", 0.0)  # time for one answer only
+    monkeypatch.setattr("llm_instruct.training.scoring.EVALUATION_SHARE", 0.0)  # time for one batch only
     model_dir = run(build_parser().parse_args(argv(data, tiny_bloom_dir, tmp_path)))
     out = capsys.readouterr().out
     assert "Evaluation: no evaluation split, so training examples drawn at random are answered for " in out
-    assert "(1 of 16 training examples, drawn at random)" in out
+    assert "(8 of 16 training examples, drawn at random)" in out
     report = json.loads((model_dir / "training_report.json").read_text())
     assert report["evaluation"]["examples"] == "training examples drawn at random"
-    assert (report["evaluation"]["total"], report["evaluation"]["available"]) == (1, 16)
+    assert (report["evaluation"]["total"], report["evaluation"]["available"]) == (8, 16)
     assert all("eval_loss" not in epoch for epoch in report["epochs"])  # no evaluation loss on training examples
 
 
