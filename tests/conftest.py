@@ -112,6 +112,23 @@ def build_sentencepiece_style_tokenizer(texts: list[str]) -> PreTrainedTokenizer
     return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", bos_token="<s>", eos_token="</s>")
 
 
+def build_tiny_llama(texts: list[str], directory):
+    """A randomly initialised Llama with a Llama-style tokenizer trained on texts, saved like a hub model."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    _reloaded(build_sentencepiece_style_tokenizer(texts), directory)
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=4, bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(directory)
+    return directory
+
+
 @pytest.fixture(scope="session")
 def sentencepiece_tokenizer(tmp_path_factory):
     return _reloaded(build_sentencepiece_style_tokenizer(file_texts()), tmp_path_factory.mktemp("spm"))

@@ -11,8 +11,8 @@ import json
 import sys
 
 import pytest
-from conftest import build_sentencepiece_style_tokenizer
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from conftest import build_tiny_llama
+from transformers import AutoTokenizer
 
 from llm_instruct.answering.answer import main as generate_main
 from llm_instruct.cli import run_cli
@@ -55,16 +55,7 @@ def record_texts() -> list[str]:
 
 def tiny_llama(directory):
     """A randomly initialised Llama with a Llama-style tokenizer trained on the records, saved like a hub model."""
-    tokenizer = build_sentencepiece_style_tokenizer(record_texts())
-    tokenizer.save_pretrained(directory)
-    tokenizer = AutoTokenizer.from_pretrained(directory)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=4, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id,
-    )  # fmt: skip
-    LlamaForCausalLM(config).save_pretrained(directory)
-    return directory
+    return build_tiny_llama(record_texts(), directory)
 
 
 def tiny_bloom(directory):
@@ -134,7 +125,7 @@ def test_answers_generated_together_equal_those_one_at_a_time(trained):
     tokenizer, model = load_tokenizer_and_model(find_model(str(trained)), dtype=torch.float32)
     answerer = Answerer(model.eval(), tokenizer, load_style(trained), GenerationSettings())
     requests = [Request(r["instruction"], r.get("input", "")) for r in RECORDS]
-    alone = [answerer.answer(request.instruction, request.input).text for request in requests]
+    alone = [answerer.answer(request).text for request in requests]
     together = [answer.text for answer in answerer.answer_many(requests[:4])]
     together += [answer.text for answer in answerer.answer_many(requests[4:])]
     assert together == alone

@@ -17,15 +17,16 @@ from ..cli import (
     positive_int,
     probability,
 )
-from ..data.instructions import EVAL_PART, TRAIN_PART, Example
+from ..data.instructions import EVAL_PART, TRAIN_PART, Example, decode_line
 from ..data.prompt import FALLBACK_STYLE, INPUT, INSTRUCTION, PromptStyle, load_style
 from ..data.sources import ALL, read_examples
 from ..models.modeldir import find_model, load_tokenizer_and_model
 from ..planning import precision
 from ..planning.device import choose_dtype, resolve_device
+from .chat import RESET_COMMAND, Conversation
 from .evaluation import ANSWER_BATCH_SIZE, TABLE_HEADER, Evaluation, ScoredAnswer, evaluate_into, table_row
-from .generation import Answerer, GenerationSettings
-from .requests import Request, argument_requests, stdin_requests
+from .generation import Answer, Answerer, GenerationSettings
+from .requests import STDIN, Request, argument_requests, numbered_lines, stdin_requests
 
 DEFAULT_MODEL = "instruct_ger/instruct_ger_bsp_1_1b5_ep4"
 DEFAULT_SETTINGS = GenerationSettings()
@@ -69,7 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--jsonl-input",
         action="store_true",
-        help='read stdin as JSON lines: {"instruction": ..., "input": ...} (input optional)',
+        help='read stdin as JSON lines: {"instruction": ..., "input": ...} (input optional), or a conversation '
+        'ending with the user turn to answer: {"messages": [...]}',
+    )
+    parser.add_argument(
+        "--chat",
+        action="store_true",
+        help=f"a conversation on stdin: each answer sees the turns before it; an empty line or {RESET_COMMAND} starts over",
     )
     parser.add_argument(
         "--eval", metavar="FILE", help="score the model on an instruction file (any format) and print a table"
@@ -108,11 +115,11 @@ def generation_settings(args) -> GenerationSettings:
     )
 
 
-def prompt_style(args) -> PromptStyle:
+def prompt_style(args, tokenizer) -> PromptStyle:
     """The style the model was trained with; --raw keeps its answer format but sends lines unwrapped."""
     style = load_style(args.model_name)
     if style is None:
-        if not args.raw:
+        if not args.raw and not getattr(tokenizer, "chat_template", None):
             log(
                 f"Notice: {args.model_name} holds no prompt template; using the tutorial's {FALLBACK_STYLE.template!r}."
             )
@@ -140,7 +147,7 @@ def load_answerer(args, settings: GenerationSettings, out) -> Answerer:
         source, dtype=inference_dtype(args, device), trust_remote_code=args.trust_remote_code
     )
     model.to(device).eval()
-    return Answerer(model, tokenizer, prompt_style(args), settings)
+    return Answerer(model, tokenizer, prompt_style(args, tokenizer), settings, use_chat_template=not args.raw)
 
 
 def binary_stdin():
@@ -175,20 +182,45 @@ def answer_all(answerer: Answerer, args, requests, out) -> None:
         print(file=out)
 
 
-def answer_one(answerer: Answerer, request: Request, jsonl: bool, stream: bool) -> None:
+def answer_one(answerer: Answerer, request: Request, jsonl: bool, stream: bool) -> Answer:
     if jsonl:
-        answer = answerer.answer(request.instruction, request.input, where=request.where)
+        answer = answerer.answer(request)
         record = {"instruction": request.instruction, **({"input": request.input} if request.input else {})}
         record.update(response=answer.text, new_tokens=answer.new_tokens, seconds=round(answer.seconds, 3))
         print(json.dumps(record, ensure_ascii=False), flush=True)
-        return
+        return answer
     print(f"Command: {request.instruction}")
     if request.input:
         print(f"Input: {request.input}")
     print("Response:", flush=True)
-    answer = answerer.answer(request.instruction, request.input, stream=stream, where=request.where)
+    answer = answerer.answer(request, stream=stream)
     if not stream:
         print(answer.text, flush=True)
+    return answer
+
+
+def converse(answerer: Answerer, args, stdin, rejected: Rejections, out) -> None:
+    """--chat: answer each line of stdin given the conversation so far (chat.py)."""
+    stream = answerer.settings.num_beams == 1 and not args.jsonl and sys.stdout.isatty()
+    conversation = Conversation(answerer)
+    print("Prompt:", file=out, flush=True)
+    try:
+        for number, raw in numbered_lines(stdin):
+            try:
+                line = decode_line(raw, STDIN, number).strip()
+            except UserError as error:
+                rejected(error)
+                continue
+            if not line or line == RESET_COMMAND:
+                conversation.reset()
+                log("New conversation.")
+            else:
+                request = conversation.ask(line, f"{STDIN}:{number}")
+                conversation.record(request, answer_one(answerer, request, args.jsonl, stream).text)
+            if not args.jsonl:
+                print("Prompt:", flush=True)
+    except KeyboardInterrupt:
+        print(file=out)
 
 
 def jsonl_row(row: ScoredAnswer) -> str:
@@ -220,6 +252,11 @@ def main(argv=None) -> int:
     out = sys.stderr if args.jsonl else sys.stdout
     # Everything that can be checked is checked before the model loads.
     settings = generation_settings(args)
+    if args.chat and (args.instructions or args.eval or args.jsonl_input):
+        raise UserError(
+            "--chat reads a conversation line by line from stdin; it takes no instructions as arguments, "
+            "no --eval and no --jsonl-input"
+        )
     examples = read_examples(args.eval, args.eval_lines) if args.eval else None
     stdin = binary_stdin() if examples is None and not args.instructions else None
     answerer = load_answerer(args, settings, out)
@@ -229,5 +266,8 @@ def main(argv=None) -> int:
     requests = (
         argument_requests(args.instructions) if args.instructions else stdin_requests(stdin, args.jsonl_input, rejected)
     )
-    answer_all(answerer, args, requests, out)
+    if args.chat:
+        converse(answerer, args, stdin, rejected, out)
+    else:
+        answer_all(answerer, args, requests, out)
     return EXIT_USAGE if rejected.count else 0

@@ -66,9 +66,12 @@ ANSWER_BATCH_SIZE = 8
 
 def answer_examples(answerer: Answerer, examples: list[Example], path) -> list[str]:
     """The answers to the examples of the file at path, generated together where there are several."""
-    requests = [Request(example.instruction, example.input, place(path, example.location)) for example in examples]
+    requests = [
+        Request(example.instruction, example.input, place(path, example.location), example.history, example.system)
+        for example in examples
+    ]
     if len(requests) == 1:
-        return [answerer.answer(requests[0].instruction, requests[0].input, where=requests[0].where).text]
+        return [answerer.answer(requests[0]).text]
     return [answer.text for answer in answerer.answer_many(requests)]
 
 

@@ -14,9 +14,11 @@ import torch
 from transformers import DynamicCache, TextStreamer
 
 from ..cli import log
+from ..data.chat_template import ChatFormat, chat_format, conversation_messages
 from ..data.prompt import PromptStyle
-from ..data.tokens import cut_prompt, encode_prompt, leading_special_tokens
+from ..data.tokens import cut_prompt, leading_special_tokens
 from .packed import pack_linears
+from .requests import Request
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,11 @@ def stop_token_ids(tokenizer, multiline: bool = False) -> list[int]:
     if multiline:
         return [tokenizer.eos_token_id]
     return [tokenizer.eos_token_id] + [i for i in newline_token_ids(tokenizer) if i != tokenizer.eos_token_id]
+
+
+def answer_stop_ids(tokenizer, chat: ChatFormat, multiline: bool) -> list[int]:
+    """Where an answer ends: the chat template's end of turn, and a newline for one-line answers."""
+    return list(dict.fromkeys(chat.stop_ids(tokenizer) + stop_token_ids(tokenizer, multiline)))
 
 
 def until_stop(new_ids: list[int], stop_ids: list[int]) -> list[int]:
@@ -122,11 +129,14 @@ class Answerer:
     be answered at once (answer_many), left-padded to a common length.
     """
 
-    def __init__(self, model, tokenizer, style: PromptStyle, settings: GenerationSettings):
+    def __init__(self, model, tokenizer, style: PromptStyle, settings: GenerationSettings, use_chat_template=True):
+        """use_chat_template: prompt through the tokenizer's chat template where it has one (the
+        one the model was trained with); otherwise through a template written for style."""
         pack_linears(model)
         self.model, self.tokenizer, self.style, self.settings = model, tokenizer, style, settings
         self.multiline = style.multiline_answers
-        self.stop_ids = stop_token_ids(tokenizer, self.multiline)
+        self.chat = chat_format(tokenizer, style, use_chat_template)
+        self.stop_ids = answer_stop_ids(tokenizer, self.chat, self.multiline)
         self.context = context_length(model.config)
         self.special_ids = set(tokenizer.all_special_ids)
         forward = inspect.signature(model.forward).parameters
@@ -150,19 +160,26 @@ class Answerer:
             kwargs.update(stop_strings=list(settings.stop), tokenizer=self.tokenizer)
         return kwargs
 
-    def prompt_ids(self, instruction: str, input_text: str = "", where: str = "") -> tuple[list[int], int]:
+    def prompt_ids(self, request: Request) -> tuple[list[int], int]:
         """The prompt's ids, cut at the front where it would not fit the model's positions beside
         the answer (as training cuts it), and the new tokens left for the answer."""
-        ids = encode_prompt(self.tokenizer, self.style.format(instruction, input_text))
+        ids = self.chat.prompt_ids(self.tokenizer, conversation_messages(request))
         kept, max_new_tokens = fit_to_context(len(ids), self.settings.max_new_tokens, self.context)
         cut = len(ids) - kept
         if cut:
             log(
-                f"Warning: {where or 'a prompt'}: the prompt has {len(ids)} tokens, more than the model's "
+                f"Warning: {request.where or 'a prompt'}: the prompt has {len(ids)} tokens, more than the model's "
                 f"{self.context} positions hold beside the answer; {cut} tokens were cut from its beginning."
             )
             ids = cut_prompt(ids, kept, leading_special_tokens(ids, self.special_ids))
         return ids, max_new_tokens
+
+    def fits(self, request: Request) -> bool:
+        """Whether the request's prompt and a full-length answer fit the model's positions."""
+        if self.context is None:
+            return True
+        prompt = self.chat.prompt_ids(self.tokenizer, conversation_messages(request))
+        return len(prompt) + self.settings.max_new_tokens <= self.context
 
     def _prefilled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict:
         """generate's cache argument: all but the last prompt token, run once, repeated for the beams."""
@@ -202,22 +219,24 @@ class Answerer:
         return Answer(cut_answer(text, self.settings.stop, self.multiline).strip(), len(new_ids), seconds)
 
     @torch.inference_mode()
-    def answer(self, instruction: str, input_text: str = "", *, stream: bool = False, where: str = "") -> Answer:
-        """where: the instruction's place (stdin:3, FILE:LINE) for the warning about a prompt cut to fit."""
-        ids, max_new_tokens = self.prompt_ids(instruction, input_text, where)
+    def answer(self, request: Request | str, *, stream: bool = False) -> Answer:
+        """The answer to a request, or to an instruction given as text; with stream, printed as it comes."""
+        if isinstance(request, str):
+            request = Request(request)
+        ids, max_new_tokens = self.prompt_ids(request)
         streamer = AnswerStreamer(self.tokenizer, self.settings.stop, self.multiline) if stream else None
         started = time.perf_counter()
         [new_ids] = self._generate([ids], max_new_tokens, streamer)
         return self._answer(new_ids, time.perf_counter() - started)
 
     @torch.inference_mode()
-    def answer_many(self, requests) -> list[Answer]:
-        """Answers to requests (with instruction, input and where), generated together where they
-        may run as long as each other; seconds are shared out evenly."""
-        prompts = [self.prompt_ids(request.instruction, request.input, request.where) for request in requests]
+    def answer_many(self, requests: list[Request]) -> list[Answer]:
+        """Answers to requests, generated together where they may run as long as each other;
+        seconds are shared out evenly."""
+        prompts = [self.prompt_ids(request) for request in requests]
         limits = {limit for _, limit in prompts}
         if len(limits) > 1:  # a prompt cut to fit the model's positions also has fewer new tokens left
-            return [self.answer(request.instruction, request.input, where=request.where) for request in requests]
+            return [self.answer(request) for request in requests]
         started = time.perf_counter()
         new_ids = self._generate([ids for ids, _ in prompts], limits.pop())
         seconds = (time.perf_counter() - started) / len(requests)

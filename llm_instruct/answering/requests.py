@@ -10,17 +10,22 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ..cli import UserError
-from ..data.instructions import LINE_END, decode_line
-from ..data.records import JSON_TYPE_NAMES, parse_json, request_from_fields
+from ..data.fields import type_name
+from ..data.instructions import LINE_END, Turn, decode_line
+from ..data.records import parse_json, request_from_fields
 
 STDIN = "stdin"
 
 
 @dataclass(frozen=True)
 class Request:
+    """What the model is asked: an instruction, and the conversation it continues."""
+
     instruction: str
     input: str = ""
     where: str = ""  # for messages: "stdin:3", "argument 2"
+    history: tuple[Turn, ...] = ()
+    system: str = ""
 
 
 def numbered_lines(stream) -> Iterator[tuple[int, bytes]]:
@@ -46,11 +51,10 @@ def parse_line(raw: bytes, number: int, jsonl: bool) -> Request | None:
     value = parse_json(STDIN, line, number)
     if not isinstance(value, dict):
         raise UserError(
-            f"{where}: expected a JSON object with 'instruction' and optional 'input', "
-            f"found {JSON_TYPE_NAMES[type(value)]}"
+            f"{where}: expected a JSON object with 'instruction' and optional 'input', found {type_name(value)}"
         )
-    instruction, input_text = request_from_fields(STDIN, value, number)
-    return Request(instruction, input_text, where)
+    asked = request_from_fields(STDIN, value, number)
+    return Request(asked.instruction, asked.input, where, asked.history, asked.system)
 
 
 def stdin_requests(stream, jsonl: bool, reject: Callable[[UserError], None]) -> Iterator[Request]:

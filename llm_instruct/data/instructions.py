@@ -20,6 +20,15 @@ EVAL_PART = "eval"
 
 
 @dataclass(frozen=True)
+class Turn:
+    """An earlier exchange of a conversation: what the user asked and what the assistant answered."""
+
+    instruction: str
+    answer: str
+    input: str = ""
+
+
+@dataclass(frozen=True)
 class Example:
     """One answer to learn or score: the instruction it answers and what came before it.
 
@@ -33,7 +42,7 @@ class Example:
     # description such as "record 3" (JSON) or "row 4" (CSV).
     location: int | str
     input: str = ""  # Alpaca's optional context for the instruction; empty for most examples
-    history: tuple[tuple[str, str], ...] = ()  # earlier (user, assistant) turns of a conversation
+    history: tuple[Turn, ...] = ()  # the conversation's earlier turns, as they were written
     system: str = ""  # a conversation's system message
 
 
@@ -56,7 +65,7 @@ def place(path, location: int | str | None = None) -> str:
 class InstructionFileError(UserError):
     def __init__(self, path, message: str, location: int | str | None = None):
         super().__init__(f"{place(path, location)}: {message}")
-        self.location = location
+        self.location, self.detail = location, message
 
 
 # Universal newlines, as Python's text files read them: classic Mac files end their lines with CR alone.

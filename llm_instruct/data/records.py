@@ -16,21 +16,21 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..cli import log
+from .conversations import (
+    CONVERSATION_FIELDS,
+    awaiting_answer,
+    conversation_format,
+    examples_from_messages,
+    read_messages,
+)
+from .fields import string_field, type_name
 from .instructions import EVAL_PART, TRAIN_PART, Example, InstructionFileError, decoded_lines
 
 # Alpaca's field names, each with the name prompt/completion datasets use for it.
 REQUIRED_FIELDS = {"instruction": "prompt", "output": "completion"}
 OPTIONAL_FIELDS = ("input", "split")
 KNOWN_FIELDS = (*REQUIRED_FIELDS, *REQUIRED_FIELDS.values(), *OPTIONAL_FIELDS)
-JSON_TYPE_NAMES = {
-    dict: "object",
-    list: "list",
-    str: "string",
-    int: "number",
-    float: "number",
-    bool: "boolean",
-    type(None): "null",
-}
+JSON_FIELDS = (*KNOWN_FIELDS, *CONVERSATION_FIELDS)  # a spreadsheet's cells hold no conversations
 
 
 @dataclass(frozen=True)
@@ -70,19 +70,6 @@ class SplitRecords:
         return chosen
 
 
-def _text(path: Path, fields: dict, key: str, location: int | str) -> str:
-    value = fields[key]
-    if not isinstance(value, str):
-        raise InstructionFileError(path, f"{key!r} must be a string, found {JSON_TYPE_NAMES[type(value)]}", location)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as error:  # JSON's \ud800 escapes can name half a character
-        raise InstructionFileError(
-            path, f"{key!r} holds an invalid character ({value[error.start]!r} at position {error.start + 1})", location
-        ) from None
-    return value.replace("\r\n", "\n").strip()
-
-
 def _by_lower_name(path: Path, fields: dict, location: int | str) -> dict[str, str]:
     """Field names as written, by their lower-case form, which every format matches."""
     names: dict[str, str] = {}
@@ -101,35 +88,55 @@ def _required_text(path: Path, fields: dict, names: dict[str, str], name: str, l
         raise InstructionFileError(path, f"missing '{name}' (or '{alias}')", location)
     if len(present) > 1:
         raise InstructionFileError(path, f"both {present[0]!r} and {present[1]!r}; use one", location)
-    text = _text(path, fields, present[0], location)
+    text = string_field(path, fields, present[0], location)
     if not text:
         raise InstructionFileError(path, f"empty {present[0]!r}", location)
     return text
 
 
-def record_from_fields(path: Path, fields: dict, location: int | str) -> Record:
-    """The one place a record is validated, whichever format its fields came from."""
-    names = _by_lower_name(path, fields, location)
-    instruction = _required_text(path, fields, names, "instruction", location)
-    output = _required_text(path, fields, names, "output", location)
-    input_text = _text(path, fields, names["input"], location) if "input" in names else ""
-    split = (_text(path, fields, names["split"], location) if "split" in names else "") or TRAIN_PART
+def _split(path: Path, fields: dict, names: dict[str, str], location: int | str) -> str:
+    split = (string_field(path, fields, names["split"], location) if "split" in names else "") or TRAIN_PART
     if split not in (TRAIN_PART, EVAL_PART):
         raise InstructionFileError(
             path, f"{names['split']!r} must be '{TRAIN_PART}' or '{EVAL_PART}', found {split!r}", location
         )
-    return Record(Example(instruction, output, location, input_text), split)
+    return split
 
 
-def request_from_fields(path, fields: dict, location: int | str) -> tuple[str, str]:
-    """(instruction, input) of a record that asks rather than teaches: the same fields, no output."""
+def record_from_fields(path: Path, fields: dict, location: int | str) -> Record:
+    """The one place an instruction record is validated, whichever format its fields came from."""
     names = _by_lower_name(path, fields, location)
     instruction = _required_text(path, fields, names, "instruction", location)
-    return instruction, _text(path, fields, names["input"], location) if "input" in names else ""
+    output = _required_text(path, fields, names, "output", location)
+    input_text = string_field(path, fields, names["input"], location) if "input" in names else ""
+    return Record(Example(instruction, output, location, input_text), _split(path, fields, names, location))
 
 
-def unknown_fields(names) -> list[str]:
-    return [name for name in names if name.strip().lower() not in KNOWN_FIELDS]
+def records_from_fields(path: Path, fields: dict, location: int | str) -> list[Record]:
+    """A JSON record's examples: one for an instruction, one per assistant turn for a conversation."""
+    names = _by_lower_name(path, fields, location)
+    form = conversation_format(path, names, location)
+    if form is None:
+        return [record_from_fields(path, fields, location)]
+    messages = read_messages(path, form, fields[names[form.field]], location)
+    split = _split(path, fields, names, location)
+    return [Record(example, split) for example in examples_from_messages(messages, location)]
+
+
+def request_from_fields(path, fields: dict, location: int | str) -> Example:
+    """A record that asks rather than teaches: an instruction (no output), or a conversation that
+    ends with the user turn to answer. The answer of the example returned is empty."""
+    names = _by_lower_name(path, fields, location)
+    form = conversation_format(path, names, location)
+    if form is not None:
+        return awaiting_answer(read_messages(path, form, fields[names[form.field]], location, partial=True), location)
+    instruction = _required_text(path, fields, names, "instruction", location)
+    input_text = string_field(path, fields, names["input"], location) if "input" in names else ""
+    return Example(instruction, "", location, input_text)
+
+
+def unknown_fields(names, known=KNOWN_FIELDS) -> list[str]:
+    return [name for name in names if name.strip().lower() not in known]
 
 
 def notice_unknown_fields(path: Path, names: list[str]) -> None:
@@ -158,18 +165,14 @@ def parse_json(path: Path, text: str, first_line: int | None = 1):
         raise InstructionFileError(path, "invalid JSON: nested too deeply to read", first_line) from None
 
 
-def _record_from_json(path: Path, value, location: int | str) -> Record:
-    if not isinstance(value, dict):
-        raise InstructionFileError(path, f"expected a JSON object, found {JSON_TYPE_NAMES[type(value)]}", location)
-    return record_from_fields(path, value, location)
-
-
 def _records_from_json(path: Path, values) -> list[Record]:
     """(location, value) pairs as records; unknown fields are named once for the whole file."""
     records, unknown = [], []
     for location, value in values:
-        records.append(_record_from_json(path, value, location))
-        unknown += unknown_fields(value)
+        if not isinstance(value, dict):
+            raise InstructionFileError(path, f"expected a JSON object, found {type_name(value)}", location)
+        records += records_from_fields(path, value, location)
+        unknown += unknown_fields(value, JSON_FIELDS)
     notice_unknown_fields(path, unknown)
     return records
 
@@ -189,9 +192,7 @@ def read_json(path) -> list[Record]:
     path = Path(path)
     data = parse_json(path, _decoded_text(path), None)
     if not isinstance(data, list):
-        raise InstructionFileError(
-            path, f"expected a list of records as in alpaca_data.json, found {JSON_TYPE_NAMES[type(data)]}"
-        )
+        raise InstructionFileError(path, f"expected a list of records as in alpaca_data.json, found {type_name(data)}")
     if not data:
         raise InstructionFileError(path, "the list holds no records")
     return _records_from_json(path, ((f"record {number}", value) for number, value in enumerate(data, start=1)))

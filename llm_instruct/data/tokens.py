@@ -2,7 +2,9 @@
 
 Prompt and answer are tokenized separately and their ids concatenated: tokenizing
 the joined text can merge tokens across the boundary (" \n" + "Ja" is not always
-" \n" followed by "Ja"), and generation only ever sees the prompt's own ids.
+" \n" followed by "Ja"), and generation only ever sees the prompt's own ids. A turn
+of a conversation is an example of its own, its earlier turns part of its prompt:
+rendered and tokenized as a whole, as generation sees them, so only its answer is trained.
 """
 
 import inspect
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .chat_template import chat_format, conversation_messages
 from .instructions import Example, InstructionFileError
 from .prompt import PromptStyle
 
@@ -17,16 +20,6 @@ from .prompt import PromptStyle
 IGNORE_INDEX = -100
 # The batch key that tells a transformers model at which positions to compute logits.
 KEEP = "logits_to_keep"
-
-
-def encode_prompt(tokenizer, prompt: str) -> list[int]:
-    # add_special_tokens: a BOS where the model expects one (Llama), nothing for BLOOM/GPT-2.
-    return tokenizer(prompt, add_special_tokens=True)["input_ids"]
-
-
-def encode_answer(tokenizer, answer: str) -> list[int]:
-    """Answer ids followed by EOS, so that the model learns where an answer ends."""
-    return tokenizer(answer, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
 
 
 def leading_special_tokens(ids: list[int], special_ids: set[int]) -> int:
@@ -55,17 +48,20 @@ class EncodedExamples:
 
 
 def encode_examples(tokenizer, style: PromptStyle, examples: list[Example], max_length: int, path) -> EncodedExamples:
+    """Prompt ids as the tokenizer's chat template gives them (or, without one, the template
+    written for style), then the answer's ids and its end-of-turn ids."""
+    chat = chat_format(tokenizer, style)
     features, truncated = [], 0
     special_ids = set(tokenizer.all_special_ids)
     for example in examples:
-        prompt_ids = encode_prompt(tokenizer, style.format(example.instruction, example.input))
-        answer_ids = encode_answer(tokenizer, example.answer)
+        prompt_ids = chat.prompt_ids(tokenizer, conversation_messages(example))
+        answer_ids = chat.answer_ids(tokenizer, example.answer)
         keep_first = leading_special_tokens(prompt_ids, special_ids)
         room_for_prompt = max_length - len(answer_ids)
         if room_for_prompt <= keep_first:
             raise InstructionFileError(
                 path,
-                f"the answer is {len(answer_ids)} tokens with EOS, leaving no room for the prompt "
+                f"the answer is {len(answer_ids)} tokens with {chat.end_name(tokenizer)}, leaving no room for the prompt "
                 f"within --max-length {max_length}",
                 example.location,
             )

@@ -18,8 +18,9 @@ from transformers.utils import logging as hf_logging
 
 from ..cli import StoppedEarly, UserError, log
 from ..data.batching import choose_grouping
+from ..data.chat_template import chat_format, conversation_messages, training_chat_template
 from ..data.instructions import InstructionSet
-from ..data.prompt import PromptStyle
+from ..data.prompt import DEFAULT_INPUT_TEMPLATE, DEFAULT_TEMPLATE, PromptStyle
 from ..data.tokens import encode_examples
 from ..models.hub import ModelSource, resolve_model_source
 from ..models.lora import LoraSettings, add_lora
@@ -47,10 +48,21 @@ def prompt_style(args, instructions: InstructionSet) -> PromptStyle:
     return PromptStyle(args.prompt_template, args.prompt_template_with_input, multiline)
 
 
-def print_overview(instructions: InstructionSet, style: PromptStyle) -> None:
+def base_template_wanted(args) -> bool:
+    """Whether a base model's own chat template may be used: not where a template is asked for."""
+    own = (args.prompt_template, args.prompt_template_with_input) != (DEFAULT_TEMPLATE, DEFAULT_INPUT_TEMPLATE)
+    return not (args.tutorial_template or own)
+
+
+def print_overview(instructions: InstructionSet, tokenizer, style: PromptStyle) -> None:
+    chat = chat_format(tokenizer, style)
     first_train, first_eval = instructions.train[0], instructions.eval[0]
-    print(f"First training sentence: {style.format(first_train.instruction, first_train.input)}{first_train.answer}")
-    print(f"First evaluation sentence: {style.format(first_eval.instruction, first_eval.input)}{first_eval.answer}")
+    print(
+        f"First training sentence: {chat.prompt_text(tokenizer, conversation_messages(first_train))}{first_train.answer}"
+    )
+    print(
+        f"First evaluation sentence: {chat.prompt_text(tokenizer, conversation_messages(first_eval))}{first_eval.answer}"
+    )
     print(f"#train: {len(instructions.train)}")
     print(f"#eval: {len(instructions.eval)}")
     if instructions.eval_is_train:
@@ -109,8 +121,8 @@ def lora_settings(args) -> LoraSettings | None:
     return LoraSettings(args.lora_r, args.lora_alpha, args.lora_dropout, tuple(args.lora_target_modules))
 
 
-def print_start(instructions, style, plan, args, truncated: int, optimizer_notice, precision_notice) -> None:
-    print_overview(instructions, style)
+def print_start(instructions, tokenizer, style, plan, args, truncated: int, optimizer_notice, precision_notice) -> None:
+    print_overview(instructions, tokenizer, style)
     print(f"Padding: {plan.padding_share:.1%} of the positions in training batches ({args.grouping})")
     if truncated:
         log(f"Warning: {truncated} prompt(s) longer than --max-length {args.max_length} were cut at the front.")
@@ -185,13 +197,15 @@ def fine_tune(args: argparse.Namespace, instructions: InstructionSet, callbacks=
     with contextlib.ExitStack() as stack:
         source = model_source(args, instructions, style, stack)
         tokenizer = load_tokenizer(source, trust_remote_code=args.trust_remote_code)
+        # Every prompt renders through this template, which the model directory then carries.
+        tokenizer.chat_template = training_chat_template(tokenizer, style, use_base=base_template_wanted(args))
         train_set, eval_set, truncated = encode(tokenizer, style, instructions, args)
         args.group_by_length, args.grouping = batch_grouping(args, train_set.lengths)
         lora = lora_settings(args)
         config = load_config(source, trust_remote_code=args.trust_remote_code)
         plan, optimizer_notice = plan_run(args, config, instructions, train_set, device, local_process_count(), lora)
         if args.dry_run:
-            print_overview(instructions, style)
+            print_overview(instructions, tokenizer, style)
             if precision_notice:
                 log(precision_notice)
             print(format_plan(plan, optimizer_notice))
@@ -205,7 +219,7 @@ def fine_tune(args: argparse.Namespace, instructions: InstructionSet, callbacks=
         training_args = training_arguments(args, checkpoint_dir, device, plan.memory.optimizer, eval_set is not None)
         is_main = training_args.process_index == 0
         if is_main:
-            print_start(instructions, style, plan, args, truncated, optimizer_notice, precision_notice)
+            print_start(instructions, tokenizer, style, plan, args, truncated, optimizer_notice, precision_notice)
         resume_from = checkpoint_to_resume(checkpoint_dir, args.resume, args.epochs, is_main, lora)
         if is_main:
             print(f"Model: {args.model_name}")

@@ -2,7 +2,7 @@
 
 The optimizer state goes first: it is most of training's memory, and saving and merging need
 room of their own, so the end of a run never needs more than training did. The weights,
-tokenizer, prompt style and a first report are written beside the final place and renamed
+tokenizer (with its chat template), prompt style and a first report are written beside the final place and renamed
 into it whole; only then may the evaluation run (evaluation.py), which a Ctrl-C or an error
 can cut short without harm. Only the main process writes; under FSDP or DeepSpeed every
 process joins the saving, which gathers the sharded weights.
@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from ..answering.generation import GenerationSettings, answer_stop_ids
+from ..data.chat_template import chat_format
 from ..data.prompt import PromptStyle, save_style
 from ..models.hub import ModelSource
 from ..models.lora import merge_into
@@ -38,13 +40,17 @@ class Publication:
     trust_remote_code: bool = False
 
 
-def ready_for_generation(model, tokenizer) -> None:
-    """Settings that the saved model carries into generate.py and any other tool."""
+def ready_for_generation(model, tokenizer, style: PromptStyle) -> None:
+    """Settings that the saved model carries into generate.py and any other tool: a plain
+    transformers generate with the saved generation config answers as generate.py does."""
     # The Trainer switched the KV cache off for training; saved that way, every generation
     # would recompute the whole sequence for each new token.
     model.config.use_cache = True
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    settings = GenerationSettings()
+    config = model.generation_config
+    config.eos_token_id = answer_stop_ids(tokenizer, chat_format(tokenizer, style), style.multiline_answers)
+    config.pad_token_id = tokenizer.pad_token_id
+    config.num_beams, config.max_new_tokens, config.do_sample = settings.num_beams, settings.max_new_tokens, False
 
 
 def _merged(trainer, publication: Publication):
@@ -62,7 +68,7 @@ def _merged(trainer, publication: Publication):
 def save_weights(trainer, tokenizer, staging: Path, publication: Publication, is_main: bool):
     """Write weights and tokenizer; return the model whose answers generate.py will give."""
     if not publication.lora or publication.save_adapter:
-        ready_for_generation(trainer.model, tokenizer)
+        ready_for_generation(trainer.model, tokenizer, publication.style)
         trainer.save_model(str(staging))  # on every process: FSDP and DeepSpeed gather the weights here
         if not publication.lora:
             return trainer.model
@@ -70,7 +76,7 @@ def save_weights(trainer, tokenizer, staging: Path, publication: Publication, is
             trainer.model.generation_config.save_pretrained(staging)
         return trainer.model.merge_and_unload()
     model = _merged(trainer, publication)
-    ready_for_generation(model, tokenizer)
+    ready_for_generation(model, tokenizer, publication.style)
     if is_main:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)

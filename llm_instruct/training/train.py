@@ -126,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_INPUT_TEMPLATE,
         help="prompt for examples with an input, with {instruction} and {input} (default: %(default)r)",
     )
+    parser.add_argument(
+        "--tutorial-template",
+        action="store_true",
+        help="prompt with the tutorial's template even where the base model has a chat template of its own",
+    )
     checkpoints = parser.add_argument_group("checkpoints")
     checkpoints.add_argument(
         "--checkpoint-minutes",
