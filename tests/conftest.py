@@ -51,6 +51,14 @@ def file_texts(text: str = TRAINING_FILE) -> list[str]:
     return texts
 
 
+def chat_prompt_ids(tokenizer, prompt: str) -> list[int]:
+    """A prompt's ids as tokenizer.apply_chat_template gives them: the BOS (where the tokenizer
+    puts one first) as text before the prompt, the whole tokenized without added special tokens.
+    After the BOS a Llama-style tokenizer adds no '▁' to the first word."""
+    bos = tokenizer.bos_token if tokenizer("a")["input_ids"][0] == tokenizer.bos_token_id else ""
+    return tokenizer(bos + prompt, add_special_tokens=False)["input_ids"]
+
+
 @contextlib.contextmanager
 def neutral_precision_probe():
     """This CPU's bf16 speed, as the code measures it, replaced by a draw: bf16 neither faster

@@ -20,15 +20,15 @@ class Conversation:
 
     def ask(self, instruction: str, where: str) -> Request:
         """The instruction with as many of the latest turns as fit beside the answer."""
-        request = Request(instruction, where=where, history=tuple(self.history))
-        while self.history and not self.answerer.fits(request):
+        while True:
+            request = Request(instruction, where=where, history=tuple(self.history))
+            if not self.history or self.answerer.fits(request):
+                return request
             self.history.pop(0)
             log(
                 f"Notice: the conversation no longer fits the model's {self.answerer.context} positions; "
                 "its oldest turn is left out."
             )
-            request = Request(instruction, where=where, history=tuple(self.history))
-        return request
 
     def record(self, request: Request, answer: str) -> None:
         self.history.append(Turn(request.instruction, answer, request.input))

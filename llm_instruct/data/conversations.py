@@ -97,10 +97,7 @@ def read_messages(path: Path, form: ConversationFormat, turns, location, partial
 
 def awaiting_answer(messages: list[Message], location) -> Example:
     """A conversation that ends with a user turn, as an example whose answer is still to come."""
-    system = messages[0].text if messages[0].role == SYSTEM else ""
-    *earlier, asked = [message for message in messages if message.role != SYSTEM]
-    history = tuple(Turn(user.text, reply.text, user.input) for user, reply in zip(earlier[::2], earlier[1::2]))
-    return Example(asked.text, "", location, asked.input, history, system)
+    return examples_from_messages([*messages, Message(ASSISTANT, "")], location)[-1]
 
 
 def examples_from_messages(messages: list[Message], location) -> list[Example]:
@@ -114,13 +111,9 @@ def examples_from_messages(messages: list[Message], location) -> list[Example]:
     return examples
 
 
-def conversation_format(path: Path, names: dict[str, str], location) -> ConversationFormat | None:
-    """The conversation format a record's fields name, or None for an instruction record."""
+def conversation_format(path: Path, names, location) -> ConversationFormat | None:
+    """The conversation format a record's field names name, or None for an instruction record."""
     present = [form for form in FORMATS if form.field in names]
     if len(present) > 1:
         raise InstructionFileError(path, "both 'messages' and 'conversations'; use one", location)
-    if present and any(name in names for name in ("instruction", "prompt", "output", "completion")):
-        raise InstructionFileError(
-            path, f"a record holds either {present[0].field!r} or instruction fields, not both", location
-        )
     return present[0] if present else None

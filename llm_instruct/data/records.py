@@ -112,10 +112,20 @@ def record_from_fields(path: Path, fields: dict, location: int | str) -> Record:
     return Record(Example(instruction, output, location, input_text), _split(path, fields, names, location))
 
 
+def _conversation_format(path: Path, names: dict[str, str], location: int | str):
+    """A conversation record's format, or None for an instruction record; never both in one record."""
+    form = conversation_format(path, names, location)
+    if form is not None and any(name in names for name in (*REQUIRED_FIELDS, *REQUIRED_FIELDS.values())):
+        raise InstructionFileError(
+            path, f"a record holds either {form.field!r} or instruction fields, not both", location
+        )
+    return form
+
+
 def records_from_fields(path: Path, fields: dict, location: int | str) -> list[Record]:
     """A JSON record's examples: one for an instruction, one per assistant turn for a conversation."""
     names = _by_lower_name(path, fields, location)
-    form = conversation_format(path, names, location)
+    form = _conversation_format(path, names, location)
     if form is None:
         return [record_from_fields(path, fields, location)]
     messages = read_messages(path, form, fields[names[form.field]], location)
@@ -127,7 +137,7 @@ def request_from_fields(path, fields: dict, location: int | str) -> Example:
     """A record that asks rather than teaches: an instruction (no output), or a conversation that
     ends with the user turn to answer. The answer of the example returned is empty."""
     names = _by_lower_name(path, fields, location)
-    form = conversation_format(path, names, location)
+    form = _conversation_format(path, names, location)
     if form is not None:
         return awaiting_answer(read_messages(path, form, fields[names[form.field]], location, partial=True), location)
     instruction = _required_text(path, fields, names, "instruction", location)

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from conftest import chat_prompt_ids
 
 from llm_instruct.cli import UserError
 from llm_instruct.data.chat_template import chat_format, conversation_messages, end_of_turn_ids
@@ -107,20 +108,14 @@ def test_conversation_errors_name_the_record_and_the_turn(tmp_path, record, mess
     assert str(raised.value) == f"{path}:2: {message}"
 
 
-def expected_prompt(tokenizer, text: str) -> list[int]:
-    """What apply_chat_template gives for the text: BOS as text where the tokenizer starts with one."""
-    bos = tokenizer.bos_token if tokenizer("a")["input_ids"][0] == tokenizer.bos_token_id else ""
-    return tokenizer(bos + text, add_special_tokens=False)["input_ids"]
-
-
 def test_a_later_turn_trains_its_answer_alone_after_the_earlier_turns_position_by_position(tokenizer):
     encoded = encode_examples(tokenizer, STYLE, [FIRST, SECOND], 512, "f.jsonl")
     batch = CompletionOnlyCollator(tokenizer.eos_token_id)(encoded.features)
     eos = tokenizer.eos_token_id
     history = f"{SYSTEM}\n{STYLE.format('Nenne einen Fluss.')}Der Rhein.{tokenizer.eos_token}"
     prompts = [
-        expected_prompt(tokenizer, f"{SYSTEM}\n{STYLE.format('Nenne einen Fluss.')}"),
-        expected_prompt(tokenizer, history + STYLE.format("Und noch einen?")),
+        chat_prompt_ids(tokenizer, f"{SYSTEM}\n{STYLE.format('Nenne einen Fluss.')}"),
+        chat_prompt_ids(tokenizer, history + STYLE.format("Und noch einen?")),
     ]
     answers = [
         tokenizer(answer, add_special_tokens=False)["input_ids"] + [eos] for answer in ("Der Rhein.", "Die Elbe.")
