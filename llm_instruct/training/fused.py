@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.models.bloom.modeling_bloom import BloomGelu
 
+from .output_gradient import keep_output_gradient
+
 
 class TanhGelu(nn.Module):
     """GELU's tanh approximation as torch's fused kernel: BloomGelu's function, computed at once."""
@@ -50,8 +52,10 @@ def sparse_tied_embedding_gradient(model) -> bool:
 
 
 def fuse_for_training(model, *, single_process: bool) -> None:
-    """Both changes, where they apply. Several processes reduce gradients as they arrive, before
-    the two parts of a shared weight's gradient are summed, so the sparse part stays single-process."""
+    """Both changes, and the output layer's kept gradient buffer (output_gradient.py), where they
+    apply. Several processes reduce gradients as they arrive, before the two parts of a shared
+    weight's gradient are summed, so the gradient bookkeeping stays single-process."""
     fuse_activations(model)
     if single_process:
         sparse_tied_embedding_gradient(model)
+        keep_output_gradient(model)

@@ -9,6 +9,7 @@ from transformers import Trainer, TrainingArguments
 from ..data.batching import EpochSampler
 from ..data.tokens import CompletionOnlyCollator, EncodedExamples, accepts_position_mask
 from .answer_loss import answer_loss
+from .output_gradient import drop_output_gradient
 
 
 def training_arguments(args, checkpoint_dir: Path, device: str, optimizer: str, evaluate: bool) -> TrainingArguments:
@@ -88,6 +89,7 @@ def release_training_state(trainer: Trainer) -> None:
         optimizer.state.clear()
     trainer.optimizer = trainer.lr_scheduler = None
     trainer.model.zero_grad(set_to_none=True)
+    drop_output_gradient(trainer.model)
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
