@@ -464,6 +464,27 @@ def copy_bandwidth(device: str) -> float:
     return 2 * source.numel() * source.element_size() / best
 
 
+def packed_read_rate(model, rows: int) -> float:
+    """Weight bytes per second of the model's packed linear products alone, each on rows input
+    rows: what the decoding kernel reaches of the copy bandwidth (1 row: greedy, 5: five beams,
+    40: eight prompts of five beams)."""
+    import torch
+
+    from llm_instruct.answering.packed import PackedLinear
+
+    layers = [module for module in model.modules() if isinstance(module, PackedLinear)]
+    inputs = [torch.randn(rows, layer.in_features, dtype=model.dtype) for layer in layers]
+    weight_bytes = sum(layer.in_features * layer.out_features for layer in layers) * model.dtype.itemsize
+    best = float("inf")
+    with torch.inference_mode():
+        for _ in range(5):
+            started = time.perf_counter()
+            for layer, x in zip(layers, inputs):
+                layer(x)
+            best = min(best, time.perf_counter() - started)
+    return weight_bytes / best
+
+
 def decoding_rows(args) -> list[str]:
     """Seconds per new token through the project's Answerer against transformers' plain generate,
     next to the floor of reading every weight once per step; then --eval over the second example
@@ -489,7 +510,7 @@ def decoding_rows(args) -> list[str]:
         "| dtype | beams | generate s/token | Answerer s/token | floor s/token | Answerer / floor |",
         "|---|---|---|---|---|---|",
     ]
-    timings, setups = [], []
+    timings, setups, kernel_rates = [], [], []
     for dtype in (torch.float32, torch.bfloat16, *((torch.float16,) if args.device == "cuda" else ())):
         started = time.perf_counter()
         tokenizer, model = load_tokenizer_and_model(find_model(str(base)), dtype=dtype)
@@ -514,6 +535,8 @@ def decoding_rows(args) -> list[str]:
             )
             if beams == 1:
                 setups.append((str(dtype)[6:], loading, time.perf_counter() - started))
+                if args.device == "cpu":
+                    kernel_rates += [(str(dtype)[6:], rows, packed_read_rate(model, rows)) for rows in (1, 5, 40)]
             answerer.stop_ids = [tokenizer.eos_token_id]
             answer = answerer.answer(examples[0].instruction)
             now = answer.seconds / answer.new_tokens
@@ -550,6 +573,10 @@ def decoding_rows(args) -> list[str]:
     ]
     rows += ["", "| dtype | loading the model | then packing its linears (before the first answer) |", "|---|---|---|"]
     rows += [f"| {name} | {loading:.1f} s | {packing:.2f} s |" for name, loading, packing in setups]
+    if kernel_rates:
+        rows += ["", "| dtype | rows per product | packed products read the weights at | of the copy bandwidth |"]
+        rows += ["|---|---|---|---|"]
+        rows += [f"| {name} | {n} | {rate / 1e9:.1f} GB/s | {rate / bandwidth:.0%} |" for name, n, rate in kernel_rates]
     return rows
 
 
