@@ -14,11 +14,12 @@ from torch import nn
 
 
 class _RecastLinear(torch.autograd.Function):
-    """F.linear in a 16-bit dtype that saves the float32 weight, not its 16-bit cast."""
+    """F.linear in dtype that saves the weight itself, not its cast."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, dtype):
+    def forward(ctx, x, weight, bias, dtype, weight_gradient):
         ctx.input_dtype, ctx.dtype, ctx.has_bias = x.dtype, dtype, bias is not None
+        ctx.weight_gradient = weight_gradient
         x = x.to(dtype)
         ctx.save_for_backward(x, weight)
         with torch.autocast(x.device.type, enabled=False):
@@ -32,10 +33,23 @@ class _RecastLinear(torch.autograd.Function):
             grad_x = grad.matmul(weight.to(ctx.dtype)).to(ctx.input_dtype)
         rows = grad.reshape(-1, grad.shape[-1])
         if ctx.needs_input_grad[1]:
-            grad_weight = rows.t().matmul(x.reshape(-1, x.shape[-1])).to(weight.dtype)
+            left, right = rows.t(), x.reshape(-1, x.shape[-1])
+            if ctx.weight_gradient is None:
+                grad_weight = left.matmul(right).to(weight.dtype)
+            else:
+                grad_weight = ctx.weight_gradient(left, right)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_bias = rows.sum(0).to(weight.dtype)
-        return grad_x, grad_weight, grad_bias, None
+        return grad_x, grad_weight, grad_bias, None, None
+
+
+def recast_linear(x, weight, bias, dtype, weight_gradient=None):
+    """F.linear(x, weight, bias) in dtype, keeping no cast of the weight between the passes.
+
+    weight_gradient(left, right): where given, computes the weight's gradient, left @ right, in
+    its own way (output_gradient.py) and returns it, or None where it delivered it itself.
+    """
+    return _RecastLinear.apply(x, weight, bias, dtype, weight_gradient)
 
 
 class RecastLinear(nn.Linear):
@@ -49,7 +63,7 @@ class RecastLinear(nn.Linear):
         device = x.device.type
         if not torch.is_autocast_enabled(device) or self.weight.dtype != torch.float32:
             return super().forward(x)
-        return _RecastLinear.apply(x, self.weight, self.bias, torch.get_autocast_dtype(device))
+        return recast_linear(x, self.weight, self.bias, torch.get_autocast_dtype(device))
 
 
 def recast_linears(model) -> int:

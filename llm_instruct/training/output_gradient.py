@@ -7,42 +7,18 @@ anything over 32 MB anew), so every step pays for faulting in and zeroing its pa
 weight is tied to the input embedding, autograd copies the block once more to add the lookup's
 rows to it. Here the output layer's backward pass writes the product into a buffer it keeps and
 hands that buffer to the weight as its gradient; the lookup's rows are then added in place.
-The products and sums are the ones autograd computes; on a 2-core CPU a 350m step takes about
-a seventh less time (docs/benchmark.md).
+The products and sums are the ones autograd computes. On a 2-core CPU, bf16 steps of the 350m
+shape ran about a fifth faster, fp32 steps a little (docs/benchmark.md).
 
-Under autocast the product runs in the 16-bit dtype with the weight cast again in the backward
-pass, as mixed_precision.RecastLinear does. Only where a single process trains: several
+Under autocast the layer multiplies in the 16-bit dtype through mixed_precision.recast_linear,
+which keeps no 16-bit copy of the weight. Only where a single process trains: several
 processes reduce each gradient as autograd delivers it, and this one it does not deliver.
 """
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-
-class _OutputProduct(torch.autograd.Function):
-    """F.linear without bias whose weight gradient comes from layer.weight_gradient."""
-
-    @staticmethod
-    def forward(ctx, x, weight, layer):
-        device = x.device.type
-        autocast = torch.is_autocast_enabled(device) and weight.dtype == torch.float32
-        ctx.input_dtype, ctx.layer = x.dtype, layer
-        ctx.dtype = torch.get_autocast_dtype(device) if autocast else weight.dtype
-        x = x.to(ctx.dtype)
-        ctx.save_for_backward(x, weight)
-        with torch.autocast(device, enabled=False):
-            return F.linear(x, weight.to(ctx.dtype))
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, weight = ctx.saved_tensors
-        grad_x = grad_weight = None
-        if ctx.needs_input_grad[0]:
-            grad_x = grad.matmul(weight.to(ctx.dtype)).to(ctx.input_dtype)
-        if ctx.needs_input_grad[1]:
-            grad_weight = ctx.layer.weight_gradient(grad.reshape(-1, grad.shape[-1]).t(), x.reshape(-1, x.shape[-1]))
-        return grad_x, grad_weight, None
+from .mixed_precision import recast_linear
 
 
 class OutputLayer(nn.Linear):
@@ -54,7 +30,10 @@ class OutputLayer(nn.Linear):
     def forward(self, x):
         if not torch.is_grad_enabled():
             return super().forward(x)
-        return _OutputProduct.apply(x, self.weight, self)
+        device = x.device.type
+        autocast = torch.is_autocast_enabled(device) and self.weight.dtype == torch.float32
+        dtype = torch.get_autocast_dtype(device) if autocast else self.weight.dtype
+        return recast_linear(x, self.weight, None, dtype, self.weight_gradient)
 
     def weight_gradient(self, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor | None:
         """left @ right, the weight's gradient: written into the kept buffer where the weight has
