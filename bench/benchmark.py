@@ -44,6 +44,22 @@ def parameter_count(shape: dict) -> int:
     return vocab * hidden + layers * per_layer + 4 * hidden  # embeddings (tied head), embedding and final norms
 
 
+def fastest_seconds(work, rounds: int, device: str) -> float:
+    """The shortest of rounds timed calls of work(), waiting for a GPU to finish around each."""
+    import torch
+
+    best = float("inf")
+    for _ in range(rounds):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        started = time.perf_counter()
+        work()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
 def measure_gemm_flops(device: str, dtype_name: str) -> float:
     """The best of a few rounds of a square matrix product: what MFU is measured against."""
     import torch
@@ -52,17 +68,12 @@ def measure_gemm_flops(device: str, dtype_name: str) -> float:
     size, repeats = (8192, 20) if device == "cuda" else (2048, 10)
     a, b = (torch.randn(size, size, device=device).to(dtype) for _ in range(2))
     torch.mm(a, b)
-    best = float("inf")
-    for _ in range(3):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        started = time.perf_counter()
+
+    def products():
         for _ in range(repeats):
             torch.mm(a, b)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - started)
-    return 2 * size**3 * repeats / best
+
+    return 2 * size**3 * repeats / fastest_seconds(products, 3, device)
 
 
 def example_data():
@@ -452,16 +463,7 @@ def copy_bandwidth(device: str) -> float:
 
     source = torch.ones(2**28, device=device)  # 1 GiB of float32
     target = torch.empty_like(source)
-    best = float("inf")
-    for _ in range(5):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        started = time.perf_counter()
-        target.copy_(source)
-        if device == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - started)
-    return 2 * source.numel() * source.element_size() / best
+    return 2 * source.numel() * source.element_size() / fastest_seconds(lambda: target.copy_(source), 5, device)
 
 
 def packed_read_rate(model, rows: int) -> float:
@@ -475,14 +477,13 @@ def packed_read_rate(model, rows: int) -> float:
     layers = [module for module in model.modules() if isinstance(module, PackedLinear)]
     inputs = [torch.randn(rows, layer.in_features, dtype=model.dtype) for layer in layers]
     weight_bytes = sum(layer.in_features * layer.out_features for layer in layers) * model.dtype.itemsize
-    best = float("inf")
+
+    def products():
+        for layer, x in zip(layers, inputs):
+            layer(x)
+
     with torch.inference_mode():
-        for _ in range(5):
-            started = time.perf_counter()
-            for layer, x in zip(layers, inputs):
-                layer(x)
-            best = min(best, time.perf_counter() - started)
-    return weight_bytes / best
+        return weight_bytes / fastest_seconds(products, 5, "cpu")
 
 
 def decoding_rows(args) -> list[str]:
