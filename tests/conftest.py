@@ -51,12 +51,11 @@ def file_texts(text: str = TRAINING_FILE) -> list[str]:
     return texts
 
 
-def chat_prompt_ids(tokenizer, prompt: str) -> list[int]:
-    """A prompt's ids as tokenizer.apply_chat_template gives them: the BOS (where the tokenizer
-    puts one first) as text before the prompt, the whole tokenized without added special tokens.
-    After the BOS a Llama-style tokenizer adds no '▁' to the first word."""
-    bos = tokenizer.bos_token if tokenizer("a")["input_ids"][0] == tokenizer.bos_token_id else ""
-    return tokenizer(bos + prompt, add_special_tokens=False)["input_ids"]
+def template_start(tokenizer) -> str:
+    """What the project's chat template renders before the first message: nothing for a tokenizer
+    that puts no BOS first; else the BOS and a space, so that the Llama-style tokenizer's first
+    word keeps its '▁', as when the tokenizer encodes the prompt text itself."""
+    return tokenizer.bos_token + " " if tokenizer("a")["input_ids"][0] == tokenizer.bos_token_id else ""
 
 
 @contextlib.contextmanager

@@ -11,7 +11,11 @@ Where the base model brings no chat template, the project writes one from its pr
   an "input" field, which selects the template with {input};
 - an assistant turn is its text followed by the EOS token, the end of every trained answer;
 - a system message, allowed first only, comes before the first turn, followed by a newline;
-- the template starts with the BOS token where the tokenizer puts one first (Llama).
+- the template starts with the BOS token where the tokenizer puts one first (Llama), so
+  that the rendered prompt tokenizes to the ids the tokenizer gives the prompt text itself:
+  a Metaspace tokenizer that marks only the text's first word with "▁" (prepend_scheme
+  "first") would not mark the word after a BOS written as text, so there the BOS is
+  followed by a space, which it turns into that mark.
 """
 
 import re
@@ -22,8 +26,8 @@ from .instructions import Example
 from .prompt import INPUT, INSTRUCTION, PromptStyle
 
 SYSTEM, USER, ASSISTANT = "system", "user", "assistant"
-# Stands for any answer when the template's end-of-turn text is read off a rendering.
-PROBE_ANSWER = "Antwort"
+# Stands for any text where a template's rendering is probed: an answer, or a first message.
+PROBE_TEXT = "Antwort"
 
 
 def jinja_literal(text: str) -> str:
@@ -39,15 +43,23 @@ def jinja_expression(template: str) -> str:
     return " + ".join(fields.get(part) or jinja_literal(part) for part in parts if part)
 
 
-def starts_with_bos(tokenizer) -> bool:
-    ids = tokenizer("a", add_special_tokens=True)["input_ids"]
-    return tokenizer.bos_token_id is not None and bool(ids) and ids[0] == tokenizer.bos_token_id
+def bos_start(tokenizer) -> str | None:
+    """What the template writes before the first message, as a Jinja expression: None where the
+    tokenizer puts no BOS first; else the BOS, followed by whatever makes the rendered text
+    tokenize as the tokenizer encodes the text alone (module docstring)."""
+    own = tokenizer(PROBE_TEXT, add_special_tokens=True)["input_ids"]
+    if tokenizer.bos_token_id is None or not own or own[0] != tokenizer.bos_token_id:
+        return None
+    for separator in ("", " "):
+        if tokenizer(tokenizer.bos_token + separator + PROBE_TEXT, add_special_tokens=False)["input_ids"] == own:
+            return "bos_token" + (f" + {jinja_literal(separator)}" if separator else "")
+    return "bos_token"
 
 
-def tutorial_chat_template(style: PromptStyle, bos: bool) -> str:
-    """The project's chat template for a prompt style (module docstring)."""
+def tutorial_chat_template(style: PromptStyle, start: str | None) -> str:
+    """The project's chat template for a prompt style (module docstring); start: bos_start's."""
     return (
-        ("{{- bos_token -}}\n" if bos else "")
+        (f"{{{{- {start} -}}}}\n" if start else "")
         + "{%- for message in messages -%}\n"
         + "{%- if message['role'] == 'system' and loop.first -%}{{- message['content'] + '\\n' -}}\n"
         + "{%- elif message['role'] == 'user' and message['input'] -%}"
@@ -111,19 +123,19 @@ def end_of_turn_ids(tokenizer, template: str) -> list[int]:
             question, chat_template=template, add_generation_prompt=True, tokenize=False
         )
         whole = tokenizer.apply_chat_template(
-            [*question, {"role": ASSISTANT, "content": PROBE_ANSWER}], chat_template=template, tokenize=False
+            [*question, {"role": ASSISTANT, "content": PROBE_TEXT}], chat_template=template, tokenize=False
         )
     except Exception as error:  # noqa: BLE001 - a template is code; any failure means it cannot be used
         raise UserError(
             f"the base model's chat template cannot render a conversation ({error}); "
             "train with --tutorial-template to use the tutorial's"
         ) from None
-    if not whole.startswith(prompt + PROBE_ANSWER):
+    if not whole.startswith(prompt + PROBE_TEXT):
         raise UserError(
             "the base model's chat template does not render a conversation as its prompt followed by the answer; "
             "train with --tutorial-template to use the tutorial's"
         )
-    after = tokenizer(whole[len(prompt + PROBE_ANSWER) :], add_special_tokens=False)["input_ids"]
+    after = tokenizer(whole[len(prompt + PROBE_TEXT) :], add_special_tokens=False)["input_ids"]
     special = set(tokenizer.all_special_ids) | {
         index for index, token in tokenizer.added_tokens_decoder.items() if token.special
     }
@@ -136,7 +148,7 @@ def chat_format(tokenizer, style: PromptStyle, use_saved: bool = True) -> ChatFo
     saved = getattr(tokenizer, "chat_template", None)
     if use_saved and isinstance(saved, str) and saved.strip():
         return ChatFormat(saved, end_of_turn_ids(tokenizer, saved))
-    return ChatFormat(tutorial_chat_template(style, starts_with_bos(tokenizer)), [tokenizer.eos_token_id])
+    return ChatFormat(tutorial_chat_template(style, bos_start(tokenizer)), [tokenizer.eos_token_id])
 
 
 def training_chat_template(tokenizer, style: PromptStyle, use_base: bool) -> str:

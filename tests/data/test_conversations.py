@@ -1,9 +1,11 @@
 """Conversation records: exact parse results and errors, and the token ids and labels they train."""
 
+import copy
 import json
 
 import pytest
-from conftest import chat_prompt_ids
+from conftest import template_start
+from tokenizers import normalizers, pre_tokenizers
 
 from llm_instruct.cli import UserError
 from llm_instruct.data.chat_template import chat_format, conversation_messages, end_of_turn_ids
@@ -114,8 +116,8 @@ def test_a_later_turn_trains_its_answer_alone_after_the_earlier_turns_position_b
     eos = tokenizer.eos_token_id
     history = f"{SYSTEM}\n{STYLE.format('Nenne einen Fluss.')}Der Rhein.{tokenizer.eos_token}"
     prompts = [
-        chat_prompt_ids(tokenizer, f"{SYSTEM}\n{STYLE.format('Nenne einen Fluss.')}"),
-        chat_prompt_ids(tokenizer, history + STYLE.format("Und noch einen?")),
+        tokenizer(f"{SYSTEM}\n{STYLE.format('Nenne einen Fluss.')}")["input_ids"],
+        tokenizer(history + STYLE.format("Und noch einen?"))["input_ids"],
     ]
     answers = [
         tokenizer(answer, add_special_tokens=False)["input_ids"] + [eos] for answer in ("Der Rhein.", "Die Elbe.")
@@ -148,13 +150,31 @@ def test_the_written_chat_template_renders_the_tutorial_prompt_and_continues_the
     chat = chat_format(tokenizer, STYLE)
     single = tokenizer.apply_chat_template(conversation_messages(Example("Hallo!", "", 1)), chat_template=chat.template,
                                            add_generation_prompt=True, tokenize=False)  # fmt: skip
-    assert single.removeprefix(tokenizer.bos_token) == STYLE.format("Hallo!")
+    assert single == template_start(tokenizer) + STYLE.format("Hallo!")
     with_input = conversation_messages(Example("Übersetze.", "", 1, input="Haus"))
     assert chat.prompt_text(tokenizer, with_input).endswith(STYLE.format("Übersetze.", "Haus"))
     whole = chat.prompt_text(tokenizer, conversation_messages(SECOND))
-    assert whole.removeprefix(tokenizer.bos_token) == (
+    assert whole == template_start(tokenizer) + (
         f"{SYSTEM}\n{STYLE.format('Nenne einen Fluss.')}Der Rhein.{tokenizer.eos_token}{STYLE.format('Und noch einen?')}"
     )
+
+
+def test_after_the_bos_the_first_word_is_tokenized_as_the_tokenizer_encodes_it(sentencepiece_tokenizer):
+    """Llama-style tokenizers mark a text's first word with '▁' in one of two ways: Metaspace for
+    the first piece of text only (which the BOS written as text would hide), or a normalizer that
+    prefixes every piece (the legacy Llama conversion). The template writes the BOS so that each
+    gives the ids it gives the prompt alone, as training before chat templates did."""
+    legacy = copy.deepcopy(sentencepiece_tokenizer)
+    legacy.backend_tokenizer.normalizer = normalizers.Sequence(
+        [normalizers.Prepend("▁"), normalizers.Replace(" ", "▁")]
+    )
+    legacy.backend_tokenizer.pre_tokenizer = pre_tokenizers.Split("▁", behavior="merged_with_next")
+    for tokenizer, start in ((sentencepiece_tokenizer, "<s> "), (legacy, "<s>")):
+        chat = chat_format(tokenizer, STYLE)
+        messages = conversation_messages(Example("Hallo!", "", 1))
+        assert chat.prompt_text(tokenizer, messages) == start + STYLE.format("Hallo!")
+        assert chat.prompt_ids(tokenizer, messages) == tokenizer(STYLE.format("Hallo!"))["input_ids"]
+        assert tokenizer.convert_ids_to_tokens(chat.prompt_ids(tokenizer, messages))[:2] == ["<s>", "▁Es"]
 
 
 CHATML = (

@@ -1,5 +1,4 @@
 import pytest
-from conftest import chat_prompt_ids
 
 from llm_instruct.data.instructions import Example, InstructionFileError
 from llm_instruct.data.prompt import PromptStyle
@@ -27,7 +26,7 @@ def test_labels_train_exactly_the_answer_and_its_eos(tokenizer):
 
     width = batch["input_ids"].shape[1]
     for row, example in enumerate([SHORT, LONG]):
-        prompt = chat_prompt_ids(tokenizer, STYLE.format(example.instruction))
+        prompt = ids(tokenizer, STYLE.format(example.instruction), special=True)
         answer = ids(tokenizer, example.answer, special=False) + [tokenizer.eos_token_id]
         padding = width - len(prompt) - len(answer)
         assert batch["input_ids"][row].tolist() == prompt + answer + [pad] * padding
@@ -55,8 +54,8 @@ def test_prompt_and_answer_are_tokenized_apart(sentencepiece_tokenizer):
     """Joined, the answer's first word loses its '▁' after the newline; generation never sees that."""
     tokenizer = sentencepiece_tokenizer
     prompt = STYLE.format("Hallo!")
-    joined = chat_prompt_ids(tokenizer, prompt + "Hallo, schön")
-    apart = chat_prompt_ids(tokenizer, prompt) + ids(tokenizer, "Hallo, schön", special=False)
+    joined = ids(tokenizer, prompt + "Hallo, schön", special=True)
+    apart = ids(tokenizer, prompt, special=True) + ids(tokenizer, "Hallo, schön", special=False)
     assert joined != apart
     feature = encode_examples(tokenizer, STYLE, [Example("Hallo!", "Hallo, schön", 1)], 512, "f").features
     assert feature[0]["input_ids"] == apart + [tokenizer.eos_token_id]
@@ -64,7 +63,7 @@ def test_prompt_and_answer_are_tokenized_apart(sentencepiece_tokenizer):
 
 def test_newline_merged_into_the_prompt_end_does_not_move_the_boundary(bpe_tokenizer):
     """Byte-level BPE may merge ' \\n' into one token; the boundary still comes from the prompt's length."""
-    prompt = chat_prompt_ids(bpe_tokenizer, STYLE.format(SHORT.instruction))
+    prompt = ids(bpe_tokenizer, STYLE.format(SHORT.instruction), special=True)
     assert bpe_tokenizer.convert_ids_to_tokens(prompt)[-1] in ("ĠĊ", "Ċ")
     (feature,) = encode_examples(bpe_tokenizer, STYLE, [SHORT], 512, "f").features
     assert feature["prompt_length"] == len(prompt)
@@ -72,7 +71,7 @@ def test_newline_merged_into_the_prompt_end_does_not_move_the_boundary(bpe_token
 
 def test_over_long_prompts_keep_their_special_start_and_their_end(tokenizer):
     """Cut from the front of the text, after the BOS that Llama-style tokenizers put first."""
-    prompt = chat_prompt_ids(tokenizer, STYLE.format(SHORT.instruction))
+    prompt = ids(tokenizer, STYLE.format(SHORT.instruction), special=True)
     answer = ids(tokenizer, SHORT.answer, special=False) + [tokenizer.eos_token_id]
     max_length = len(answer) + 5
     encoded = encode_examples(tokenizer, STYLE, [SHORT], max_length, "f.txt")
@@ -93,7 +92,7 @@ def test_an_example_with_input_uses_the_input_template(bpe_tokenizer):
     (feature,) = encode_examples(bpe_tokenizer, STYLE, [example], 512, "f.json").features
     prompt = STYLE.format(example.instruction, example.input)
     assert "Eingabe: Das Haus. Antwort: \n" in prompt
-    assert feature["input_ids"][: feature["prompt_length"]] == chat_prompt_ids(bpe_tokenizer, prompt)
+    assert feature["input_ids"][: feature["prompt_length"]] == ids(bpe_tokenizer, prompt, special=True)
 
 
 def test_an_answer_that_does_not_fit_is_an_error_with_its_line(tokenizer):
