@@ -50,9 +50,9 @@ def bos_start(tokenizer) -> str | None:
     own = tokenizer(PROBE_TEXT, add_special_tokens=True)["input_ids"]
     if tokenizer.bos_token_id is None or not own or own[0] != tokenizer.bos_token_id:
         return None
-    for separator in ("", " "):
-        if tokenizer(tokenizer.bos_token + separator + PROBE_TEXT, add_special_tokens=False)["input_ids"] == own:
-            return "bos_token" + (f" + {jinja_literal(separator)}" if separator else "")
+    spaced = tokenizer(tokenizer.bos_token + " " + PROBE_TEXT, add_special_tokens=False)["input_ids"]
+    if spaced == own and tokenizer(tokenizer.bos_token + PROBE_TEXT, add_special_tokens=False)["input_ids"] != own:
+        return "bos_token + ' '"
     return "bos_token"
 
 
