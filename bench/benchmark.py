@@ -504,12 +504,10 @@ def decoding_rows(args) -> list[str]:
     scratch = Path(args.scratch)
     base, _, _ = prepare_whole_run(args.decoding, scratch)
     examples = read_examples(SECOND_EXAMPLE, "train")
-    bandwidth = copy_bandwidth(args.device)
     new_tokens = 32
     rows = [
-        f"Copy bandwidth (read + write): {bandwidth / 1e9:.1f} GB/s",
-        "| dtype | beams | generate s/token | Answerer s/token | floor s/token | Answerer / floor |",
-        "|---|---|---|---|---|---|",
+        "| dtype | beams | copy bandwidth | generate s/token | Answerer s/token | floor s/token | Answerer / floor |",
+        "|---|---|---|---|---|---|---|",
     ]
     timings, setups, kernel_rates = [], [], []
     for dtype in (torch.float32, torch.bfloat16, *((torch.float16,) if args.device == "cuda" else ())):
@@ -517,7 +515,7 @@ def decoding_rows(args) -> list[str]:
         tokenizer, model = load_tokenizer_and_model(find_model(str(base)), dtype=dtype)
         model.to(args.device).eval()
         loading = time.perf_counter() - started
-        floor = sum(p.numel() * p.element_size() for p in model.parameters()) / bandwidth
+        weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
         prompt = torch.tensor(
             [tokenizer(PromptStyle().format(examples[0].instruction))["input_ids"]], device=args.device
         )
@@ -537,12 +535,20 @@ def decoding_rows(args) -> list[str]:
             if beams == 1:
                 setups.append((str(dtype)[6:], loading, time.perf_counter() - started))
                 if args.device == "cpu":
-                    kernel_rates += [(str(dtype)[6:], rows, packed_read_rate(model, rows)) for rows in (1, 5, 40)]
+                    bandwidth = copy_bandwidth(args.device)
+                    kernel_rates += [
+                        (str(dtype)[6:], rows, packed_read_rate(model, rows), bandwidth) for rows in (1, 5, 40)
+                    ]
             answerer.stop_ids = [tokenizer.eos_token_id]
-            answer = answerer.answer(examples[0].instruction)
-            now = answer.seconds / answer.new_tokens
+            # The bandwidth of this moment (a shared machine's varies), then the faster of two
+            # answers: the first also pays for fresh memory for the cache, once per process.
+            bandwidth = copy_bandwidth(args.device)
+            answers = [answerer.answer(examples[0].instruction) for _ in range(2)]
+            now = min(answer.seconds / answer.new_tokens for answer in answers)
+            floor = weight_bytes / bandwidth
             rows.append(
-                f"| {str(dtype)[6:]} | {beams} | {plain[beams]:.3f} | {now:.3f} | {floor:.4f} | {now / floor:.1f}x |"
+                f"| {str(dtype)[6:]} | {beams} | {bandwidth / 1e9:.1f} GB/s | {plain[beams]:.3f} | {now:.3f} "
+                f"| {floor:.4f} | {now / floor:.1f}x |"
             )
             print(rows[-1], flush=True)
         answerer = Answerer(model, tokenizer, PromptStyle(), GenerationSettings(max_new_tokens=new_tokens))
@@ -575,9 +581,12 @@ def decoding_rows(args) -> list[str]:
     rows += ["", "| dtype | loading the model | then packing its linears (before the first answer) |", "|---|---|---|"]
     rows += [f"| {name} | {loading:.1f} s | {packing:.2f} s |" for name, loading, packing in setups]
     if kernel_rates:
-        rows += ["", "| dtype | rows per product | packed products read the weights at | of the copy bandwidth |"]
+        rows += ["", "| dtype | rows per product | packed products read the weights at | of the copy bandwidth then |"]
         rows += ["|---|---|---|---|"]
-        rows += [f"| {name} | {n} | {rate / 1e9:.1f} GB/s | {rate / bandwidth:.0%} |" for name, n, rate in kernel_rates]
+        rows += [
+            f"| {name} | {n} | {rate / 1e9:.1f} GB/s | {rate / bandwidth:.0%} of {bandwidth / 1e9:.1f} GB/s |"
+            for name, n, rate, bandwidth in kernel_rates
+        ]
     return rows
 
 
