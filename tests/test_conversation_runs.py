@@ -75,6 +75,17 @@ def test_assistant_turns_come_back_through_eval_and_through_plain_transformers(t
     assert [answer.strip() for answer in answers] == [row["response"] for row in rows]
 
 
+def test_the_saved_generation_config_searches_as_generate_py_and_stops_at_the_end_of_a_turn(trained):
+    tokenizer = AutoTokenizer.from_pretrained(trained)
+    config = AutoModelForCausalLM.from_pretrained(trained).generation_config
+    assert (config.eos_token_id, config.num_beams, config.max_new_tokens, config.do_sample) == (
+        tokenizer.eos_token_id,
+        5,
+        200,
+        False,
+    )
+
+
 def test_the_chat_template_gives_the_trained_prompt_of_an_instruction(trained):
     tokenizer = AutoTokenizer.from_pretrained(trained)
     prompt = tokenizer.apply_chat_template(

@@ -219,10 +219,11 @@ class Answerer:
         return Answer(cut_answer(text, self.settings.stop, self.multiline).strip(), len(new_ids), seconds)
 
     @torch.inference_mode()
-    def answer(self, request: Request | str, *, stream: bool = False) -> Answer:
-        """The answer to a request, or to an instruction given as text; with stream, printed as it comes."""
+    def answer(self, request: Request | str, input_text: str = "", *, stream: bool = False) -> Answer:
+        """The answer to a request, or to an instruction given as text with its input; with
+        stream, printed as it comes."""
         if isinstance(request, str):
-            request = Request(request)
+            request = Request(request, input_text)
         ids, max_new_tokens = self.prompt_ids(request)
         streamer = AnswerStreamer(self.tokenizer, self.settings.stop, self.multiline) if stream else None
         started = time.perf_counter()

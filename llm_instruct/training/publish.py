@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ..answering.generation import GenerationSettings, answer_stop_ids
+from ..answering.generation import GenerationSettings
 from ..data.chat_template import chat_format
 from ..data.prompt import PromptStyle, save_style
 from ..models.hub import ModelSource
@@ -42,13 +42,17 @@ class Publication:
 
 def ready_for_generation(model, tokenizer, style: PromptStyle) -> None:
     """Settings that the saved model carries into generate.py and any other tool: a plain
-    transformers generate with the saved generation config answers as generate.py does."""
+    transformers generate with the saved generation config searches as generate.py does and
+    stops where every trained answer ends, at the end of its turn. (generate.py also stops a
+    one-line answer at a newline, the tutorial's safety net for a model that has not learned
+    to stop.)"""
     # The Trainer switched the KV cache off for training; saved that way, every generation
     # would recompute the whole sequence for each new token.
     model.config.use_cache = True
     settings = GenerationSettings()
     config = model.generation_config
-    config.eos_token_id = answer_stop_ids(tokenizer, chat_format(tokenizer, style), style.multiline_answers)
+    stops = chat_format(tokenizer, style).stop_ids(tokenizer)
+    config.eos_token_id = stops[0] if len(stops) == 1 else stops
     config.pad_token_id = tokenizer.pad_token_id
     config.num_beams, config.max_new_tokens, config.do_sample = settings.num_beams, settings.max_new_tokens, False
 

