@@ -22,7 +22,17 @@ from llm_instruct.models.tiny import build_tiny_bloom
 from llm_instruct.training.train import build_parser, run
 
 DATA = ROOT / "gespraech_bsp_1.jsonl"
-CONVERSATIONS = [json.loads(line)["messages"] for line in DATA.read_text(encoding="utf-8").splitlines()]
+SHAREGPT_ROLES = {"human": "user", "gpt": "assistant", "system": "system"}
+
+
+def as_messages(record: dict) -> list[dict]:
+    """A record's turns as messages; the file holds one conversation in ShareGPT's form."""
+    if "messages" in record:
+        return record["messages"]
+    return [{"role": SHAREGPT_ROLES[turn["from"]], "content": turn["value"]} for turn in record["conversations"]]
+
+
+CONVERSATIONS = [as_messages(json.loads(line)) for line in DATA.read_text(encoding="utf-8").splitlines()]
 
 
 def turn_texts() -> list[str]:
