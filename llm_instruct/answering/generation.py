@@ -17,6 +17,7 @@ from ..cli import log
 from ..data.chat_template import ChatFormat, chat_format, conversation_messages
 from ..data.prompt import PromptStyle
 from ..data.tokens import cut_prompt, leading_special_tokens
+from ..models.activations import fuse_activations
 from .packed import pack_linears
 from .requests import Request
 
@@ -125,14 +126,16 @@ class Answerer:
 
     Beam search runs the prompt through the model once and hands the beams copies of its
     cache: generate alone would run it once per beam, the larger part of a short answer's time.
-    On a CPU the linear layers are prepacked for oneDNN (packed.py). Several instructions can
-    be answered at once (answer_many), left-padded to a common length.
+    On a CPU the linear layers are prepacked for oneDNN (packed.py); BLOOM's GELU is the fused
+    kernel it was trained with (models/activations.py). Several instructions can be answered at
+    once (answer_many), left-padded to a common length.
     """
 
     def __init__(self, model, tokenizer, style: PromptStyle, settings: GenerationSettings, use_chat_template=True):
         """use_chat_template: prompt through the tokenizer's chat template where it has one (the
         one the model was trained with); otherwise through a template written for style."""
         pack_linears(model)
+        fuse_activations(model)
         self.model, self.tokenizer, self.style, self.settings = model, tokenizer, style, settings
         self.multiline = style.multiline_answers
         self.chat = chat_format(tokenizer, style, use_chat_template)

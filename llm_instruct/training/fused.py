@@ -1,10 +1,7 @@
 """The same training with less element-wise work: two costs the profile names, each removed
 without changing what is computed.
 
-BLOOM writes the tanh approximation of GELU as eight separate element-wise operations with a
-hand-written backward pass; torch has the same function as one fused kernel with its own
-backward (`F.gelu(x, approximate="tanh")`). Swapping it in changes nothing that is saved: the
-activation has no weights, and the model directory loads in plain transformers as before.
+BLOOM's GELU becomes torch's fused kernel (models/activations.py).
 
 A model whose output layer shares its weight with the input embedding (BLOOM, GPT-2) gets that
 weight's gradient from both: a dense one from the output layer and, from the lookup, a
@@ -13,29 +10,10 @@ added whole every step (206 MB for the German BLOOMs). A sparse lookup gradient 
 batch's rows into the output layer's dense one; the sum is the same dense gradient.
 """
 
-import torch.nn.functional as F
 from torch import nn
-from transformers.models.bloom.modeling_bloom import BloomGelu
 
+from ..models.activations import fuse_activations
 from .output_gradient import keep_output_gradient
-
-
-class TanhGelu(nn.Module):
-    """GELU's tanh approximation as torch's fused kernel: BloomGelu's function, computed at once."""
-
-    def forward(self, x):
-        return F.gelu(x, approximate="tanh")
-
-
-def fuse_activations(model) -> int:
-    """Swap every BloomGelu for TanhGelu; returns how many were swapped."""
-    swapped = 0
-    for module in model.modules():
-        for name, child in module.named_children():
-            if isinstance(child, BloomGelu):
-                setattr(module, name, TanhGelu())
-                swapped += 1
-    return swapped
 
 
 def sparse_tied_embedding_gradient(model) -> bool:

@@ -6,7 +6,8 @@ import torch
 from transformers import AutoModelForCausalLM
 from transformers.models.bloom.modeling_bloom import BloomGelu
 
-from llm_instruct.training.fused import TanhGelu, fuse_for_training
+from llm_instruct.models.activations import TanhGelu
+from llm_instruct.training.fused import fuse_for_training
 
 
 def test_the_fused_gelu_is_blooms_gelu_with_the_same_gradient():

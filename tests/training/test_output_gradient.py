@@ -8,7 +8,8 @@ import torch
 from conftest import build_tiny_llama, file_texts
 from transformers import AutoModelForCausalLM
 
-from llm_instruct.training.fused import fuse_activations, fuse_for_training, sparse_tied_embedding_gradient
+from llm_instruct.models.activations import fuse_activations
+from llm_instruct.training.fused import fuse_for_training, sparse_tied_embedding_gradient
 from llm_instruct.training.mixed_precision import recast_linears
 from llm_instruct.training.output_gradient import OutputLayer, drop_output_gradient, keep_output_gradient
 
