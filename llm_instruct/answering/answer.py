@@ -168,8 +168,13 @@ class Rejections:
         log(f"error: {error}")
 
 
+def streams_answers(answerer: Answerer, args) -> bool:
+    """Whether answers are printed token by token: greedy answers to a terminal, not JSON."""
+    return answerer.settings.num_beams == 1 and not args.jsonl and sys.stdout.isatty()
+
+
 def answer_all(answerer: Answerer, args, requests, out) -> None:
-    stream = answerer.settings.num_beams == 1 and not args.jsonl and sys.stdout.isatty()
+    stream = streams_answers(answerer, args)
     conversation = not args.instructions
     if conversation:
         print("Prompt:", file=out, flush=True)
@@ -201,7 +206,7 @@ def answer_one(answerer: Answerer, request: Request, jsonl: bool, stream: bool) 
 
 def converse(answerer: Answerer, args, stdin, rejected: Rejections, out) -> None:
     """--chat: answer each line of stdin given the conversation so far (chat.py)."""
-    stream = answerer.settings.num_beams == 1 and not args.jsonl and sys.stdout.isatty()
+    stream = streams_answers(answerer, args)
     conversation = Conversation(answerer)
     print("Prompt:", file=out, flush=True)
     try:

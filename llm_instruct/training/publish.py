@@ -2,9 +2,9 @@
 
 The optimizer state goes first: it is most of training's memory, and saving and merging need
 room of their own, so the end of a run never needs more than training did. The weights,
-tokenizer (with its chat template), prompt style and a first report are written beside the final place and renamed
-into it whole; only then may the evaluation run (evaluation.py), which a Ctrl-C or an error
-can cut short without harm. Only the main process writes; under FSDP or DeepSpeed every
+tokenizer (with its chat template), prompt style and a first report are written beside the
+final place and renamed into it whole; only then may the evaluation run (evaluation.py),
+which a Ctrl-C or an error can cut short without harm. Only the main process writes; under FSDP or DeepSpeed every
 process joins the saving, which gathers the sharded weights.
 """
 
